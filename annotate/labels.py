@@ -1,0 +1,154 @@
+"""Where a human label is written: record, skip, flag and edit.
+
+Every action appends one event (see storage/labels.py); nothing is updated or deleted. Values are
+validated against the project's config and stored in canonical order: the caller passes what the
+annotator chose *as presented*, with `presented_order`, and `canonical_values` flips pairwise
+values when B was shown on the left.
+"""
+from __future__ import annotations
+
+from typing import Mapping
+
+import duckdb
+
+import storage
+from storage import annotators as annotator_store, items as item_store, labels as store
+from annotate.errors import LabelError, NotFoundError
+from annotate.projects import Project
+
+ORDERS = ("AB", "BA")
+
+
+def canonical_values(values: Mapping[str, int], presented_order: str) -> dict[str, int]:
+    """Turn pairwise values chosen on screen into canonical ones.
+
+    On screen the left response is "A". With presented_order 'BA' the left response is canonical B,
+    so a choice of "left is better" (negative) means canonical B is better: the sign flips.
+    """
+    if presented_order not in ORDERS:
+        raise LabelError(f"presented_order must be 'AB' or 'BA', not {presented_order!r}")
+    sign = 1 if presented_order == "AB" else -1
+    return {aspect: sign * int(value) for aspect, value in values.items()}
+
+
+def record_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
+                 values: Mapping, *, presented_order: str | None = None, both_bad: bool = False,
+                 justification: str | None = None, confidence: int | None = None,
+                 seconds: float | None = None, supersedes: int | None = None, source: str = "app") -> int:
+    """Append a label event and return its id.
+
+    Args:
+        values: pairwise: {aspect: signed value} in canonical order ('overall' and each aspect);
+            rubric: {response_idx: {criterion: score}} for every response of the item.
+        presented_order: 'AB' or 'BA' as shown on screen (pairwise; None when unknown, e.g. imports).
+        supersedes: the id of the annotator's own event that this one replaces (an edit).
+
+    Raises:
+        LabelError: values off the scale or missing, justification too short, a second label on
+            an item the annotator already labeled, or an edit of an event that is not current.
+        NotFoundError: no such item in the project or no such annotator.
+    """
+    cur = storage.cursor(conn)
+    item = item_store.get_item(cur, item_id)
+    if item is None or item["project_id"] != project.id:
+        raise NotFoundError(f"No item {item_id} in project '{project.name}'")
+    rows = _validate_values(project, item, values)
+    _check_justification(project, justification)
+    if confidence is not None and not 1 <= int(confidence) <= 5:
+        raise LabelError(f"confidence must be 1..5, not {confidence}")
+    event = {"project_id": project.id, "item_id": item_id, "annotator_id": annotator_id, "kind": "label",
+             "presented_order": presented_order, "both_bad": bool(both_bad), "justification": justification,
+             "confidence": confidence, "seconds": seconds, "supersedes": supersedes, "source": source}
+
+    def insert(c: duckdb.DuckDBPyConnection) -> int:
+        _check_annotator(c, annotator_id)
+        current = store.current_event_id(c, annotator_id, item_id)
+        if supersedes is None and current is not None:
+            raise LabelError(f"Annotator {annotator_id} already labeled item {item['external_id']}; "
+                             f"edit event {current} instead")
+        if supersedes is not None and current != supersedes:
+            raise LabelError(f"Event {supersedes} is not the annotator's current label of item "
+                             f"{item['external_id']}; it cannot be edited")
+        return store.insert_label_event(c, event, rows)
+
+    return storage.write(conn, insert)
+
+
+def edit_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, event_id: int,
+               values: Mapping, **fields) -> int:
+    """Replace one of the annotator's own current labels by a new event; the old one stays."""
+    old = store.get_event(storage.cursor(conn), event_id)
+    if old is None or old["annotator_id"] != annotator_id or old["kind"] != "label":
+        raise NotFoundError(f"No label event {event_id} by this annotator")
+    fields.setdefault("presented_order", old["presented_order"])
+    return record_label(conn, project, annotator_id, old["item_id"], values, supersedes=event_id, **fields)
+
+
+def record_skip(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
+                reason: str, seconds: float | None = None) -> int:
+    """Append a skip event with its reason; the item leaves this annotator's queue."""
+    return _record_note(conn, project, annotator_id, item_id, "skip", reason, seconds)
+
+
+def record_flag(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
+                comment: str, seconds: float | None = None) -> int:
+    """Append a flag event with a comment for the researchers (the item stays in the queue)."""
+    return _record_note(conn, project, annotator_id, item_id, "flag", comment, seconds)
+
+
+def _record_note(conn, project, annotator_id, item_id, kind, note, seconds) -> int:
+    if not (note or "").strip():
+        raise LabelError(f"A {kind} needs a {'reason' if kind == 'skip' else 'comment'}")
+    item = item_store.get_item(storage.cursor(conn), item_id)
+    if item is None or item["project_id"] != project.id:
+        raise NotFoundError(f"No item {item_id} in project '{project.name}'")
+    event = {"project_id": project.id, "item_id": item_id, "annotator_id": annotator_id, "kind": kind,
+             "note": note.strip(), "seconds": seconds, "both_bad": False, "source": "app"}
+
+    def insert(c):
+        _check_annotator(c, annotator_id)
+        return store.insert_label_event(c, event, [])
+
+    return storage.write(conn, insert)
+
+
+def _check_annotator(cur: duckdb.DuckDBPyConnection, annotator_id: int) -> None:
+    annotator = annotator_store.get_annotator(cur, annotator_id=annotator_id)
+    if annotator is None or not annotator["is_active"]:
+        raise NotFoundError(f"No active annotator {annotator_id}")
+
+
+def _check_justification(project: Project, justification: str | None) -> None:
+    config = project.config
+    text = (justification or "").strip()
+    if config.justification == "required" and len(text) < max(1, config.justification_min_chars):
+        raise LabelError(f"A justification of at least {max(1, config.justification_min_chars)} "
+                         f"characters is required (got {len(text)})")
+
+
+def _validate_values(project: Project, item: dict, values: Mapping) -> list[tuple[str, int | None, float]]:
+    """Check values against the config; return rows (aspect, response_idx, value)."""
+    config = project.config
+    if config.task_type == "pairwise":
+        allowed = {p.value for p in config.scale}
+        missing = [a for a in config.aspect_names if a not in values]
+        unknown = [a for a in values if a not in config.aspect_names]
+        if missing or unknown:
+            raise LabelError(f"Pairwise label needs values for {config.aspect_names}; "
+                             f"missing {missing}, unknown {unknown}")
+        bad = {a: v for a, v in values.items() if v not in allowed}
+        if bad:
+            raise LabelError(f"Values {bad} are not on the scale {sorted(allowed)}")
+        return [(aspect, None, float(values[aspect])) for aspect in config.aspect_names]
+    rows = []
+    indices = [r["idx"] for r in item["responses"]]
+    if sorted(int(k) for k in values) != indices:
+        raise LabelError(f"Rubric label needs scores for responses {indices}, got {sorted(values)}")
+    for idx, scores in values.items():
+        for criterion in config.criteria:
+            score = scores.get(criterion.name)
+            if score not in criterion.scores:
+                raise LabelError(f"Response {idx}, criterion '{criterion.name}': score {score!r} is not "
+                                 f"one of {list(criterion.scores)}")
+            rows.append((criterion.name, int(idx), float(score)))
+    return rows

@@ -1,0 +1,76 @@
+"""Items (a prompt and its context) and their responses (2 for pairwise, 1..N for rubric)."""
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+ITEM_COLUMNS = ["external_id", "prompt", "context", "reference", "metadata"]
+RESPONSE_COLUMNS = ["external_id", "idx", "text", "model"]
+
+
+def existing_external_ids(cur: duckdb.DuckDBPyConnection, project_id: int, external_ids: list[str]) -> set[str]:
+    """Return those of `external_ids` that the project already has."""
+    ids = pd.DataFrame({"external_id": pd.Series(external_ids, dtype="string")})
+    rows = cur.execute("""
+        SELECT i.external_id FROM items i JOIN ids USING (external_id) WHERE i.project_id = ?""",
+                       [project_id]).fetchall() if len(ids) else []
+    return {r[0] for r in rows}
+
+
+def insert_items(cur: duckdb.DuckDBPyConnection, project_id: int, items: pd.DataFrame,
+                 responses: pd.DataFrame) -> dict[str, int]:
+    """Bulk-insert items and their responses; return {external_id: item id}.
+
+    Args:
+        items: columns ITEM_COLUMNS (metadata as JSON text or None).
+        responses: columns RESPONSE_COLUMNS, keyed to items by external_id.
+    """
+    new_items = items[ITEM_COLUMNS]
+    cur.execute("""
+        INSERT INTO items (project_id, external_id, prompt, context, reference, metadata)
+        SELECT ?, external_id, prompt, context, reference, metadata::JSON FROM new_items""", [project_id])
+    id_map = cur.execute("""
+        SELECT i.external_id, i.id FROM items i JOIN new_items n USING (external_id)
+        WHERE i.project_id = ?""", [project_id]).fetchall()
+    new_responses = responses[RESPONSE_COLUMNS]
+    cur.execute("""
+        INSERT INTO responses (item_id, idx, text, model)
+        SELECT i.id, r.idx, r.text, r.model FROM new_responses r
+        JOIN items i ON i.external_id = r.external_id AND i.project_id = ?""", [project_id])
+    return dict(id_map)
+
+
+def get_item(cur: duckdb.DuckDBPyConnection, item_id: int) -> dict | None:
+    """One item with its responses: {id, project_id, external_id, prompt, context, reference,
+    metadata (JSON text), responses: [{idx, text, model}, ...] in index order}."""
+    row = cur.execute("""SELECT id, project_id, external_id, prompt, context, reference, metadata
+                         FROM items WHERE id = ?""", [item_id]).fetchone()
+    if row is None:
+        return None
+    item = dict(zip(["id", "project_id", "external_id", "prompt", "context", "reference", "metadata"], row))
+    rows = cur.execute("SELECT idx, text, model FROM responses WHERE item_id = ? ORDER BY idx",
+                       [item_id]).fetchall()
+    item["responses"] = [dict(zip(["idx", "text", "model"], r)) for r in rows]
+    return item
+
+
+def item_id_for(cur: duckdb.DuckDBPyConnection, project_id: int, external_id: str) -> int | None:
+    """The id of the item with this external id in the project, or None."""
+    row = cur.execute("SELECT id FROM items WHERE project_id = ? AND external_id = ?",
+                      [project_id, external_id]).fetchone()
+    return int(row[0]) if row else None
+
+
+def items_frame(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
+    """Items of a project, one row each: item_id, external_id, prompt, context, reference, metadata."""
+    return cur.execute("""
+        SELECT id AS item_id, external_id, prompt, context, reference, metadata
+        FROM items WHERE project_id = ? ORDER BY id""", [project_id]).df()
+
+
+def responses_frame(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
+    """Responses of a project's items: item_id, idx, text, model."""
+    return cur.execute("""
+        SELECT r.item_id, r.idx, r.text, r.model FROM responses r
+        JOIN items i ON i.id = r.item_id WHERE i.project_id = ? ORDER BY r.item_id, r.idx""",
+                       [project_id]).df()

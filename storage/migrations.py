@@ -1,0 +1,145 @@
+"""Schema migrations: (version, name, SQL), applied in order by `storage.db.migrate`.
+
+Never edit a migration that has shipped; add a new one. Version ranges are reserved per area so
+that parallel work does not collide: 1-9 foundation, 10-19 annotation and auth, 20-29 judges,
+30-39 analysis, 40-49 router, 50-59 export, 60-69 reliability.
+
+Conventions: ids come from sequences; label events are append-only (an edit is a new event whose
+`supersedes` names the old one); label values are stored in canonical order (response index 0 is
+"A", index 1 is "B"), with the order shown on screen kept in `presented_order` ('AB' or 'BA').
+Pairwise values are signed: negative means A is better, 0 a tie, positive B is better, and the
+magnitude is the strength on the project's scale.
+"""
+
+INITIAL = """
+CREATE SEQUENCE project_ids START 1;
+CREATE SEQUENCE item_ids START 1;
+CREATE SEQUENCE annotator_ids START 1;
+CREATE SEQUENCE label_event_ids START 1;
+CREATE SEQUENCE judge_ids START 1;
+CREATE SEQUENCE judge_run_ids START 1;
+CREATE SEQUENCE judgment_ids START 1;
+CREATE SEQUENCE routing_ids START 1;
+
+CREATE TABLE projects (
+    id BIGINT PRIMARY KEY DEFAULT nextval('project_ids'),
+    name TEXT NOT NULL UNIQUE,
+    task_type TEXT NOT NULL CHECK (task_type IN ('pairwise', 'rubric')),
+    config JSON NOT NULL,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+CREATE TABLE items (
+    id BIGINT PRIMARY KEY DEFAULT nextval('item_ids'),
+    project_id BIGINT NOT NULL,
+    external_id TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    context TEXT,
+    reference TEXT,
+    metadata JSON,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    UNIQUE (project_id, external_id)
+);
+
+CREATE TABLE responses (
+    item_id BIGINT NOT NULL,
+    idx SMALLINT NOT NULL,
+    text TEXT NOT NULL,
+    model TEXT,
+    PRIMARY KEY (item_id, idx)
+);
+
+CREATE TABLE annotators (
+    id BIGINT PRIMARY KEY DEFAULT nextval('annotator_ids'),
+    name TEXT NOT NULL UNIQUE,
+    role TEXT NOT NULL CHECK (role IN ('annotator', 'researcher', 'admin')),
+    token_hash TEXT,
+    is_active BOOLEAN NOT NULL DEFAULT true,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+CREATE TABLE label_events (
+    id BIGINT NOT NULL DEFAULT nextval('label_event_ids'),
+    project_id BIGINT NOT NULL,
+    item_id BIGINT NOT NULL,
+    annotator_id BIGINT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('label', 'skip', 'flag')),
+    presented_order TEXT CHECK (presented_order IN ('AB', 'BA')),
+    both_bad BOOLEAN NOT NULL DEFAULT false,
+    justification TEXT,
+    confidence SMALLINT,
+    seconds DOUBLE,
+    note TEXT,
+    supersedes BIGINT,
+    source TEXT NOT NULL DEFAULT 'app',
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+CREATE TABLE label_values (
+    event_id BIGINT NOT NULL,
+    aspect TEXT NOT NULL,
+    response_idx SMALLINT,
+    value DOUBLE NOT NULL
+);
+
+CREATE TABLE judges (
+    id BIGINT PRIMARY KEY DEFAULT nextval('judge_ids'),
+    name TEXT NOT NULL,
+    backend TEXT NOT NULL,
+    config JSON NOT NULL,
+    config_hash TEXT NOT NULL UNIQUE,
+    template_hash TEXT,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+CREATE TABLE judge_runs (
+    id BIGINT PRIMARY KEY DEFAULT nextval('judge_run_ids'),
+    judge_id BIGINT NOT NULL,
+    project_id BIGINT NOT NULL,
+    status TEXT NOT NULL,
+    n_total INTEGER NOT NULL DEFAULT 0,
+    error TEXT,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    finished_at TIMESTAMP
+);
+
+CREATE TABLE judgments (
+    id BIGINT NOT NULL DEFAULT nextval('judgment_ids'),
+    judge_id BIGINT NOT NULL,
+    run_id BIGINT,
+    item_id BIGINT NOT NULL,
+    aspect TEXT NOT NULL DEFAULT 'overall',
+    response_idx SMALLINT,
+    presented_order TEXT CHECK (presented_order IN ('AB', 'BA')),
+    verdict TEXT,
+    score DOUBLE,
+    probs DOUBLE[],
+    is_parsed BOOLEAN NOT NULL,
+    rationale TEXT,
+    raw_output TEXT,
+    latency_ms DOUBLE,
+    prompt_tokens INTEGER,
+    completion_tokens INTEGER,
+    cost DOUBLE,
+    source TEXT NOT NULL DEFAULT 'run',
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+
+CREATE TABLE routing_decisions (
+    id BIGINT NOT NULL DEFAULT nextval('routing_ids'),
+    project_id BIGINT NOT NULL,
+    item_id BIGINT NOT NULL,
+    route TEXT NOT NULL CHECK (route IN ('human', 'ai')),
+    priority DOUBLE NOT NULL DEFAULT 0,
+    strategy TEXT NOT NULL,
+    model_version TEXT,
+    judge_id BIGINT,
+    is_calibration BOOLEAN NOT NULL DEFAULT false,
+    features JSON,
+    created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""
+
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (1, "initial schema", INITIAL),
+]
