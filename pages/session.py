@@ -1,0 +1,2 @@
+"""Session-state keys, in one place."""
+USER = "user"
