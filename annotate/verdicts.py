@@ -1,0 +1,61 @@
+"""Combine a judge's pairwise judgments per item: the verdict every consumer uses.
+
+A pairwise judge is run in both orders (A/B and B/A). Its judgments are stored in canonical terms
+(see storage/judgments.py), so combining is an average: P = mean over the parsed judgments of the
+item of their [P(A), P(tie), P(B)]; a judgment without probabilities counts as one-hot on its
+verdict. The combined verdict is the argmax (ties between classes resolve to 'tie'). An item is
+`is_inconsistent` when its parsed verdicts disagree across the two orders (MT-Bench's position
+consistency; Zheng et al. 2023, arXiv 2306.05685, section 3.3).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+CLASSES = ("A", "tie", "B")
+COLUMNS = ["item_id", "judge_id", "judge", "p_a", "p_tie", "p_b", "verdict", "n_judgments", "n_parsed",
+           "is_inconsistent"]
+
+
+def judgment_probs(judgments: pd.DataFrame) -> np.ndarray:
+    """[P(A), P(tie), P(B)] per judgment row (one-hot of the verdict when probs are missing,
+    NaN for unparsed rows)."""
+    out = np.full((len(judgments), 3), np.nan)
+    for row, (probs, verdict, parsed) in enumerate(zip(judgments["probs"], judgments["verdict"],
+                                                       judgments["is_parsed"])):
+        if not parsed:
+            continue
+        if isinstance(probs, (list, np.ndarray)) and len(probs) == 3 and not np.any(pd.isna(probs)):
+            out[row] = np.asarray(probs, dtype=float)
+        elif verdict in CLASSES:
+            out[row] = np.eye(3)[CLASSES.index(verdict)]
+    return out
+
+
+def combined_verdicts(judgments: pd.DataFrame, aspect: str = "overall") -> pd.DataFrame:
+    """One row per (item, judge) for pairwise judgments of `aspect`.
+
+    Args:
+        judgments: storage.judgments.judgments_frame output (item_id, judge_id, judge, aspect,
+            presented_order, verdict, probs, is_parsed).
+
+    Returns:
+        COLUMNS; verdict is None and probabilities NaN when no judgment of the item parsed.
+    """
+    frame = judgments[(judgments["aspect"] == aspect) & judgments["response_idx"].isna()].copy()
+    if frame.empty:
+        return pd.DataFrame(columns=COLUMNS)
+    probs = judgment_probs(frame)
+    frame[["p_a", "p_tie", "p_b"]] = probs
+    grouped = frame.groupby(["item_id", "judge_id", "judge"], sort=True)
+    out = grouped[["p_a", "p_tie", "p_b"]].mean().reset_index()
+    out["n_judgments"] = grouped.size().to_numpy()
+    out["n_parsed"] = grouped["is_parsed"].sum().to_numpy().astype(int)
+    parsed = frame[frame["is_parsed"]]
+    flips = parsed.groupby(["item_id", "judge_id"])["verdict"].nunique() > 1
+    out["is_inconsistent"] = [bool(flips.get((i, j), False)) for i, j in zip(out["item_id"], out["judge_id"])]
+    p = np.nan_to_num(out[["p_a", "p_tie", "p_b"]].to_numpy(), nan=-1.0)
+    top = np.sort(p, axis=1)
+    out["verdict"] = [None if row[0] < 0 else ("tie" if t[-1] == t[-2] else CLASSES[int(np.argmax(row))])
+                      for row, t in zip(p, top)]
+    return out[COLUMNS]
