@@ -53,6 +53,7 @@ class ImportBatch:
     judgments: list[dict] = field(default_factory=list)
     judges: dict[str, dict] = field(default_factory=dict)
     places: dict[str, str] = field(default_factory=dict)
+    labelled: set[tuple[str, str]] = field(default_factory=set)
     notes: list[str] = field(default_factory=list)
 
     def add_item(self, record: Record, external_id: str, prompt: str, responses: list[tuple[str, str | None]],
@@ -70,7 +71,11 @@ class ImportBatch:
 
     def add_label(self, external_id: str, annotator: str, values: list[tuple[str, int | None, float]],
                   source: str, **event: Any) -> None:
-        """Add a human label event with rows (aspect, response_idx, value)."""
+        """Add a human label event with rows (aspect, response_idx, value); one per annotator and item."""
+        if (external_id, annotator) in self.labelled:
+            raise ImportDataError(f"{self.places[external_id]}: annotator '{annotator}' labels item "
+                                  f"'{external_id}' more than once in this input")
+        self.labelled.add((external_id, annotator))
         key = len(self.labels)
         self.labels.append({"key": key, "external_id": external_id, "annotator": annotator, "kind": "label",
                             "source": source, "both_bad": bool(event.pop("both_bad", False)), **event})

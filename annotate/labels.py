@@ -12,7 +12,7 @@ from typing import Mapping
 import duckdb
 
 import storage
-from storage import annotators as annotator_store, items as item_store, labels as store
+from storage import items as item_store, labels as store
 from annotate.errors import LabelError, NotFoundError
 from annotate.projects import Project
 
@@ -46,42 +46,51 @@ def record_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id
     Raises:
         LabelError: values off the scale or missing, justification too short, a second label on
             an item the annotator already labeled, or an edit of an event that is not current.
-        NotFoundError: no such item in the project or no such annotator.
+        NotFoundError: no such item in the project, or no such active annotator.
     """
-    cur = storage.cursor(conn)
-    item = item_store.get_item(cur, item_id)
-    if item is None or item["project_id"] != project.id:
-        raise NotFoundError(f"No item {item_id} in project '{project.name}'")
-    rows = _validate_values(project, item, values)
+    item_id, annotator_id = int(item_id), int(annotator_id)
+    n_responses = 2
+    if project.task_type == "rubric":
+        header = item_store.item_header(storage.cursor(conn), item_id)
+        n_responses = header["n_responses"] if header else 0
+    rows = _validate_values(project, n_responses, values)
     _check_justification(project, justification)
     if confidence is not None and not 1 <= int(confidence) <= 5:
         raise LabelError(f"confidence must be 1..5, not {confidence}")
+    if presented_order is not None and presented_order not in ORDERS:
+        raise LabelError(f"presented_order must be 'AB' or 'BA', not {presented_order!r}")
     event = {"project_id": project.id, "item_id": item_id, "annotator_id": annotator_id, "kind": "label",
              "presented_order": presented_order, "both_bad": bool(both_bad), "justification": justification,
              "confidence": confidence, "seconds": seconds, "supersedes": supersedes, "source": source}
+    return _insert(conn, project, event, rows)
 
-    def insert(c: duckdb.DuckDBPyConnection) -> int:
-        _check_annotator(c, annotator_id)
-        current = store.current_event_id(c, annotator_id, item_id)
-        if supersedes is None and current is not None:
-            raise LabelError(f"Annotator {annotator_id} already labeled item {item['external_id']}; "
-                             f"edit event {current} instead")
-        if supersedes is not None and current != supersedes:
-            raise LabelError(f"Event {supersedes} is not the annotator's current label of item "
-                             f"{item['external_id']}; it cannot be edited")
-        return store.insert_label_event(c, event, rows)
 
-    return storage.write(conn, insert)
+def _insert(conn: duckdb.DuckDBPyConnection, project: Project, event: dict, rows: list) -> int:
+    """Insert with the store's checks in the same statement; explain a refusal precisely."""
+    event_id = storage.write(conn, lambda c: store.insert_label_event(c, event, rows), transaction=False)
+    if event_id is not None:
+        return event_id
+    context = store.label_context(storage.cursor(conn), event["annotator_id"], event["item_id"])
+    if context["item_project_id"] != project.id:
+        raise NotFoundError(f"No item {event['item_id']} in project '{project.name}'")
+    if not context["is_active"]:
+        raise NotFoundError(f"No active annotator {event['annotator_id']}")
+    current, supersedes = context["current_event_id"], event["supersedes"]
+    if supersedes is None:
+        raise LabelError(f"Annotator {event['annotator_id']} already labeled item {event['item_id']}; "
+                         f"edit event {current} instead")
+    raise LabelError(f"Event {supersedes} is not the annotator's current label of item {event['item_id']} "
+                     f"(the current one is {current}); it cannot be edited")
 
 
 def edit_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, event_id: int,
                values: Mapping, **fields) -> int:
     """Replace one of the annotator's own current labels by a new event; the old one stays."""
     old = store.get_event(storage.cursor(conn), event_id)
-    if old is None or old["annotator_id"] != annotator_id or old["kind"] != "label":
+    if old is None or old["annotator_id"] != int(annotator_id) or old["kind"] != "label":
         raise NotFoundError(f"No label event {event_id} by this annotator")
     fields.setdefault("presented_order", old["presented_order"])
-    return record_label(conn, project, annotator_id, old["item_id"], values, supersedes=event_id, **fields)
+    return record_label(conn, project, annotator_id, old["item_id"], values, supersedes=int(event_id), **fields)
 
 
 def record_skip(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
@@ -99,23 +108,9 @@ def record_flag(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id:
 def _record_note(conn, project, annotator_id, item_id, kind, note, seconds) -> int:
     if not (note or "").strip():
         raise LabelError(f"A {kind} needs a {'reason' if kind == 'skip' else 'comment'}")
-    item = item_store.get_item(storage.cursor(conn), item_id)
-    if item is None or item["project_id"] != project.id:
-        raise NotFoundError(f"No item {item_id} in project '{project.name}'")
-    event = {"project_id": project.id, "item_id": item_id, "annotator_id": annotator_id, "kind": kind,
+    event = {"project_id": project.id, "item_id": int(item_id), "annotator_id": int(annotator_id), "kind": kind,
              "note": note.strip(), "seconds": seconds, "both_bad": False, "source": "app"}
-
-    def insert(c):
-        _check_annotator(c, annotator_id)
-        return store.insert_label_event(c, event, [])
-
-    return storage.write(conn, insert)
-
-
-def _check_annotator(cur: duckdb.DuckDBPyConnection, annotator_id: int) -> None:
-    annotator = annotator_store.get_annotator(cur, annotator_id=annotator_id)
-    if annotator is None or not annotator["is_active"]:
-        raise NotFoundError(f"No active annotator {annotator_id}")
+    return _insert(conn, project, event, [])
 
 
 def _check_justification(project: Project, justification: str | None) -> None:
@@ -126,7 +121,7 @@ def _check_justification(project: Project, justification: str | None) -> None:
                          f"characters is required (got {len(text)})")
 
 
-def _validate_values(project: Project, item: dict, values: Mapping) -> list[tuple[str, int | None, float]]:
+def _validate_values(project: Project, n_responses: int, values: Mapping) -> list[tuple[str, int | None, float]]:
     """Check values against the config; return rows (aspect, response_idx, value)."""
     config = project.config
     if config.task_type == "pairwise":
@@ -141,7 +136,7 @@ def _validate_values(project: Project, item: dict, values: Mapping) -> list[tupl
             raise LabelError(f"Values {bad} are not on the scale {sorted(allowed)}")
         return [(aspect, None, float(values[aspect])) for aspect in config.aspect_names]
     rows = []
-    indices = [r["idx"] for r in item["responses"]]
+    indices = list(range(n_responses))
     if sorted(int(k) for k in values) != indices:
         raise LabelError(f"Rubric label needs scores for responses {indices}, got {sorted(values)}")
     for idx, scores in values.items():

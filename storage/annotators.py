@@ -21,6 +21,7 @@ def get_annotator(cur: duckdb.DuckDBPyConnection, *, name: str | None = None,
     """Find one annotator by name, token hash or id."""
     column, value = next((c, v) for c, v in
                          [("name", name), ("token_hash", token_hash), ("id", annotator_id)] if v is not None)
+    value = int(value) if column == "id" else value
     row = cur.execute(f"SELECT {', '.join(COLUMNS)} FROM annotators WHERE {column} = ?", [value]).fetchone()
     return dict(zip(COLUMNS, row)) if row else None
 

@@ -109,32 +109,39 @@ def cursor(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
 
 
 def write(conn: duckdb.DuckDBPyConnection, fn: Callable[[duckdb.DuckDBPyConnection], T],
-          retries: int = 50) -> T:
-    """Run `fn(cur)` in one transaction on this thread's cursor; retry on write conflicts.
+          retries: int = 50, transaction: bool = True) -> T:
+    """Run `fn(cur)` on this thread's cursor, retrying on write conflicts.
 
-    Either everything `fn` wrote is committed, or nothing is. `TransactionException`
-    (a conflict with another thread's transaction) is retried up to `retries` times with a
-    jittered exponential backoff capped at 50 ms; any other error rolls back and propagates.
+    With `transaction` (the default) `fn` runs inside BEGIN/COMMIT: everything it wrote is
+    committed, or nothing is. Pass transaction=False when `fn` is a single statement (atomic by
+    itself) to save the two round trips. `TransactionException` (a conflict with another thread)
+    is retried up to `retries` times with a jittered exponential backoff capped at 50 ms; any
+    other error rolls back and propagates.
     """
     cur = cursor(conn)
-    for attempt in range(retries + 1):
-        cur.execute("BEGIN TRANSACTION")
+    attempt = 0
+    while True:
+        if transaction:
+            cur.execute("BEGIN TRANSACTION")
         try:
             result = fn(cur)
-            cur.execute("COMMIT")
+            if transaction:
+                cur.execute("COMMIT")
             return result
         except duckdb.TransactionException:
-            _rollback(cur)
+            _rollback(cur, transaction)
             if attempt == retries:
                 raise
+            attempt += 1
             time.sleep(min(0.05, 0.001 * 2 ** attempt) * random.random())
         except BaseException:
-            _rollback(cur)
+            _rollback(cur, transaction)
             raise
-    raise AssertionError("unreachable")
 
 
-def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+def _rollback(cur: duckdb.DuckDBPyConnection, transaction: bool) -> None:
+    if not transaction:
+        return
     try:
         cur.execute("ROLLBACK")
     except duckdb.Error:

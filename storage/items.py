@@ -44,14 +44,21 @@ def get_item(cur: duckdb.DuckDBPyConnection, item_id: int) -> dict | None:
     """One item with its responses: {id, project_id, external_id, prompt, context, reference,
     metadata (JSON text), responses: [{idx, text, model}, ...] in index order}."""
     row = cur.execute("""SELECT id, project_id, external_id, prompt, context, reference, metadata
-                         FROM items WHERE id = ?""", [item_id]).fetchone()
+                         FROM items WHERE id = ?""", [int(item_id)]).fetchone()
     if row is None:
         return None
     item = dict(zip(["id", "project_id", "external_id", "prompt", "context", "reference", "metadata"], row))
     rows = cur.execute("SELECT idx, text, model FROM responses WHERE item_id = ? ORDER BY idx",
-                       [item_id]).fetchall()
+                       [int(item_id)]).fetchall()
     item["responses"] = [dict(zip(["idx", "text", "model"], r)) for r in rows]
     return item
+
+
+def item_header(cur: duckdb.DuckDBPyConnection, item_id: int) -> dict | None:
+    """{project_id, external_id, n_responses} of an item, or None: the cheap lookup for writes."""
+    row = cur.execute("""SELECT project_id, external_id, (SELECT count(*) FROM responses WHERE item_id = $i)
+                         FROM items WHERE id = $i""", {"i": int(item_id)}).fetchone()
+    return dict(zip(["project_id", "external_id", "n_responses"], row)) if row else None
 
 
 def item_id_for(cur: duckdb.DuckDBPyConnection, project_id: int, external_id: str) -> int | None:

@@ -65,3 +65,87 @@ def judgments_frame(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataF
                i.external_id, j.name AS judge, j.config_hash, j.template_hash
         FROM judgments g JOIN judges j ON j.id = g.judge_id JOIN items i ON i.id = g.item_id
         WHERE i.project_id = ? ORDER BY g.item_id, g.judge_id, g.id""", [project_id]).df()
+
+
+# ---------------------------------------------------------------- judge runs (migration 20)
+
+RUN_COLUMNS = ["id", "judge_id", "judge", "project_id", "status", "n_total", "n_done", "n_unparsed", "n_errors",
+               "cancel_requested", "options", "error", "created_at", "finished_at"]
+
+
+def get_judge(cur: duckdb.DuckDBPyConnection, judge_id: int) -> dict | None:
+    """{id, name, backend, config (JSON text), config_hash, template_hash} or None."""
+    row = cur.execute("""SELECT id, name, backend, config, config_hash, template_hash FROM judges
+                         WHERE id = ?""", [int(judge_id)]).fetchone()
+    return dict(zip(["id", "name", "backend", "config", "config_hash", "template_hash"], row)) if row else None
+
+
+def project_judges(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
+    """Judges with judgments or runs in a project (imported 'external' judges included): id, name,
+    backend, config_hash, template_hash, judgments, parsed, items, runs."""
+    return cur.execute("""
+        WITH g AS (SELECT g.judge_id, count(*) AS judgments, count(*) FILTER (g.is_parsed) AS parsed,
+                          count(DISTINCT g.item_id) AS items
+                   FROM judgments g JOIN items i ON i.id = g.item_id WHERE i.project_id = $p GROUP BY ALL),
+             r AS (SELECT judge_id, count(*) AS runs FROM judge_runs WHERE project_id = $p GROUP BY ALL)
+        SELECT j.id, j.name, j.backend, j.config_hash, j.template_hash,
+               coalesce(g.judgments, 0) AS judgments, coalesce(g.parsed, 0) AS parsed,
+               coalesce(g.items, 0) AS items, coalesce(r.runs, 0) AS runs
+        FROM judges j LEFT JOIN g ON g.judge_id = j.id LEFT JOIN r ON r.judge_id = j.id
+        WHERE g.judge_id IS NOT NULL OR r.judge_id IS NOT NULL ORDER BY j.id""", {"p": project_id}).df()
+
+
+def judged_units(cur: duckdb.DuckDBPyConnection, judge_id: int, project_id: int,
+                 include_unparsed: bool = True) -> pd.DataFrame:
+    """What a judge has already answered in a project: item_id, presented_order, aspect, response_idx
+    (distinct); with include_unparsed False only units with a parsed judgment count."""
+    return cur.execute("""
+        SELECT DISTINCT g.item_id, g.presented_order, g.aspect, g.response_idx
+        FROM judgments g JOIN items i ON i.id = g.item_id
+        WHERE g.judge_id = $j AND i.project_id = $p AND ($all OR g.is_parsed)""",
+                       {"j": int(judge_id), "p": int(project_id), "all": include_unparsed}).df()
+
+
+def insert_run(cur: duckdb.DuckDBPyConnection, judge_id: int, project_id: int, options_json: str) -> int:
+    """Create a run in status 'queued' and return its id."""
+    row = cur.execute("""INSERT INTO judge_runs (judge_id, project_id, status, options)
+                         VALUES (?, ?, 'queued', ?) RETURNING id""",
+                      [int(judge_id), int(project_id), options_json]).fetchone()
+    return int(row[0])
+
+
+def update_run(cur: duckdb.DuckDBPyConnection, run_id: int, *, status: str | None = None,
+               n_total: int | None = None, n_done: int | None = None, n_unparsed: int | None = None,
+               n_errors: int | None = None, error: str | None = None, is_finished: bool = False) -> None:
+    """Set the given fields of a run (None leaves a field as it is); stamp finished_at when finished."""
+    cur.execute("""
+        UPDATE judge_runs SET status = coalesce($status, status), n_total = coalesce($n_total, n_total),
+            n_done = coalesce($n_done, n_done), n_unparsed = coalesce($n_unparsed, n_unparsed),
+            n_errors = coalesce($n_errors, n_errors), error = coalesce($error, error),
+            finished_at = CASE WHEN $finished THEN current_timestamp ELSE finished_at END
+        WHERE id = $id""", {"status": status, "n_total": n_total, "n_done": n_done, "n_unparsed": n_unparsed,
+                            "n_errors": n_errors, "error": error, "finished": is_finished, "id": int(run_id)})
+
+
+def request_cancel(cur: duckdb.DuckDBPyConnection, run_id: int) -> None:
+    """Ask a run to stop after its current batch."""
+    cur.execute("UPDATE judge_runs SET cancel_requested = true WHERE id = ?", [int(run_id)])
+
+
+def get_run(cur: duckdb.DuckDBPyConnection, run_id: int) -> dict | None:
+    """One run as a dict with RUN_COLUMNS, or None."""
+    frame = _runs(cur, "r.id = $x", int(run_id))
+    return frame.iloc[0].to_dict() if len(frame) else None
+
+
+def list_runs(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
+    """A project's runs, newest first, with RUN_COLUMNS."""
+    return _runs(cur, "r.project_id = $x", int(project_id))
+
+
+def _runs(cur: duckdb.DuckDBPyConnection, where: str, value: int) -> pd.DataFrame:
+    return cur.execute(f"""
+        SELECT r.id, r.judge_id, j.name AS judge, r.project_id, r.status, r.n_total, r.n_done, r.n_unparsed,
+               r.n_errors, r.cancel_requested, r.options, r.error, r.created_at, r.finished_at
+        FROM judge_runs r JOIN judges j ON j.id = r.judge_id WHERE {where} ORDER BY r.id DESC""",
+                       {"x": value}).df()

@@ -1,9 +1,10 @@
-"""Label events (append-only) and their values.
+"""Label events: append-only, one row per human action, with the label's values inside the row.
 
-A human action on an item is one row in label_events (kind 'label', 'skip' or 'flag') plus, for a
-label, one row per (aspect or criterion, response) in label_values. Nothing is updated or deleted:
-an edit is a new event whose `supersedes` names the event it replaces. The "current" labels are
-the 'label' events that no later event supersedes.
+A human action on an item is one row in label_events (kind 'label', 'skip' or 'flag'). A label's
+values are a list of (aspect or criterion, response_idx, value) in `values_list`; the view
+`label_values` gives them one per row. Nothing is updated or deleted: an edit is a new event whose
+`supersedes` names the event it replaces. The "current" labels are the 'label' events that no
+later event supersedes.
 """
 from __future__ import annotations
 
@@ -12,28 +13,55 @@ import pandas as pd
 
 EVENT_FIELDS = ["project_id", "item_id", "annotator_id", "kind", "presented_order", "both_bad",
                 "justification", "confidence", "seconds", "note", "supersedes", "source"]
+VALUES_TYPE = "STRUCT(aspect TEXT, response_idx SMALLINT, value DOUBLE)[]"
+Values = list[tuple[str, "int | None", float]]
 
 
-def insert_label_event(cur: duckdb.DuckDBPyConnection, event: dict,
-                       values: list[tuple[str, int | None, float]]) -> int:
-    """Insert one event and its values [(aspect, response_idx, value)]; return the event id."""
+def _values_param(values: Values) -> list[dict]:
+    return [{"aspect": a, "response_idx": r, "value": float(v)} for a, r, v in values]
+
+
+def insert_label_event(cur: duckdb.DuckDBPyConnection, event: dict, values: Values) -> int | None:
+    """Insert one event with its values [(aspect, response_idx, value)] in a single statement.
+
+    The insert happens only if the item belongs to the event's project, the annotator is active,
+    and the annotator's current label of the item is `event['supersedes']` (None: no label yet;
+    skips and flags are not checked against labels). Returns the new id, or None when a condition
+    failed (call `label_context` to say which).
+    """
+    params = {f: event.get(f) for f in EVENT_FIELDS} | {"values_list": _values_param(values)}
+    params["item_id"], params["annotator_id"] = int(params["item_id"]), int(params["annotator_id"])
     row = cur.execute(f"""
-        INSERT INTO label_events ({', '.join(EVENT_FIELDS)})
-        VALUES ({', '.join('?' for _ in EVENT_FIELDS)}) RETURNING id""",
-                      [event.get(f) for f in EVENT_FIELDS]).fetchone()
-    event_id = int(row[0])
-    if values:
-        frame = pd.DataFrame(values, columns=["aspect", "response_idx", "value"])
-        frame.insert(0, "event_id", event_id)
-        cur.execute("INSERT INTO label_values SELECT event_id, aspect, response_idx, value FROM frame")
-    return event_id
+        INSERT INTO label_events ({', '.join(EVENT_FIELDS)}, values_list)
+        SELECT {', '.join('$' + f for f in EVENT_FIELDS)}, $values_list::{VALUES_TYPE}
+        WHERE (SELECT project_id FROM items WHERE id = $item_id) = $project_id
+          AND (SELECT is_active FROM annotators WHERE id = $annotator_id)
+          AND ($kind <> 'label' OR coalesce(({CURRENT_EVENT_SQL}), -1) = coalesce($supersedes, -1))
+        RETURNING id""", params).fetchone()
+    return int(row[0]) if row else None
+
+
+# The newest label event of an (annotator, item) is always the current one, because a new label is
+# only inserted when it supersedes the current one (or there is none): the check below keeps that.
+CURRENT_EVENT_SQL = """
+    SELECT max(id) FROM label_events
+    WHERE item_id = $item_id AND annotator_id = $annotator_id AND kind = 'label'"""
+
+
+def label_context(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int) -> dict:
+    """What `insert_label_event` checks: {item_project_id, is_active, current_event_id}."""
+    row = cur.execute(f"""
+        SELECT (SELECT project_id FROM items WHERE id = $item_id),
+               (SELECT is_active FROM annotators WHERE id = $annotator_id),
+               ({CURRENT_EVENT_SQL})""", {"annotator_id": int(annotator_id), "item_id": int(item_id)}).fetchone()
+    return dict(zip(["item_project_id", "is_active", "current_event_id"], row))
 
 
 def insert_label_events(cur: duckdb.DuckDBPyConnection, events: pd.DataFrame, values: pd.DataFrame) -> int:
-    """Bulk-insert events and values keyed by a temporary `key` column; return the event count.
+    """Bulk-insert events (imports); return the event count.
 
     Args:
-        events: EVENT_FIELDS plus `key` (unique per row); missing optional fields may be absent.
+        events: EVENT_FIELDS plus a `key` column unique per row; missing optional fields may be absent.
         values: key, aspect, response_idx, value.
     """
     if events.empty:
@@ -42,33 +70,28 @@ def insert_label_events(cur: duckdb.DuckDBPyConnection, events: pd.DataFrame, va
     for field in EVENT_FIELDS:
         if field not in events:
             events[field] = None
-    events["id"] = [int(r[0]) for r in cur.execute(
-        "SELECT nextval('label_event_ids') FROM range(?)", [len(events)]).fetchall()]
-    new_events = events[["id", *EVENT_FIELDS]]
-    cur.execute(f"INSERT INTO label_events (id, {', '.join(EVENT_FIELDS)}) "
-                f"SELECT id, {', '.join(EVENT_FIELDS)} FROM new_events")
-    new_values = values.merge(events[["key", "id"]], on="key")
-    cur.execute("""INSERT INTO label_values SELECT id, aspect, response_idx::SMALLINT, value
-                   FROM new_values""")
+    new_events = events[["key", *EVENT_FIELDS]]
+    new_values = values[["key", "aspect", "response_idx", "value"]]
+    cur.execute(f"""
+        INSERT INTO label_events ({', '.join(EVENT_FIELDS)}, values_list)
+        SELECT {', '.join('e.' + f for f in EVENT_FIELDS)}, v.values_list
+        FROM new_events e LEFT JOIN (
+            SELECT key, list({{'aspect': aspect, 'response_idx': response_idx::SMALLINT, 'value': value::DOUBLE}}
+                             ORDER BY aspect, response_idx) AS values_list
+            FROM new_values GROUP BY key) v USING (key)
+        ORDER BY e.key""")
     return len(events)
 
 
 def get_event(cur: duckdb.DuckDBPyConnection, event_id: int) -> dict | None:
     """One event as a dict with `values`: [(aspect, response_idx, value)]."""
-    row = cur.execute(f"SELECT id, {', '.join(EVENT_FIELDS)}, created_at FROM label_events WHERE id = ?",
-                      [event_id]).fetchone()
+    row = cur.execute(f"SELECT id, {', '.join(EVENT_FIELDS)}, created_at, values_list FROM label_events "
+                      f"WHERE id = ?", [int(event_id)]).fetchone()
     if row is None:
         return None
-    event = dict(zip(["id", *EVENT_FIELDS, "created_at"], row))
-    event["values"] = cur.execute("""SELECT aspect, response_idx, value FROM label_values
-                                     WHERE event_id = ? ORDER BY aspect, response_idx""",
-                                  [event_id]).fetchall()
+    event = dict(zip(["id", *EVENT_FIELDS, "created_at"], row[:-1]))
+    event["values"] = [(v["aspect"], v["response_idx"], v["value"]) for v in (row[-1] or [])]
     return event
-
-
-def is_superseded(cur: duckdb.DuckDBPyConnection, event_id: int) -> bool:
-    """Whether a later event already supersedes this one."""
-    return cur.execute("SELECT count(*) FROM label_events WHERE supersedes = ?", [event_id]).fetchone()[0] > 0
 
 
 def current_label_values(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
@@ -82,36 +105,24 @@ def current_label_values(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.
                e.presented_order, e.both_bad, e.confidence, e.seconds, e.source, e.created_at,
                v.aspect, v.response_idx, v.value
         FROM label_events e
-        JOIN label_values v ON v.event_id = e.id
+        CROSS JOIN unnest(e.values_list) AS u(v)
         JOIN items i ON i.id = e.item_id
         JOIN annotators a ON a.id = e.annotator_id
         WHERE e.project_id = ? AND e.kind = 'label'
-          AND NOT EXISTS (SELECT 1 FROM label_events s WHERE s.supersedes = e.id)
-        ORDER BY e.item_id, e.annotator_id, v.aspect, v.response_idx""", [project_id]).df()
+          AND e.id NOT IN (SELECT supersedes FROM label_events WHERE supersedes IS NOT NULL)
+        ORDER BY e.item_id, e.annotator_id, v.aspect, v.response_idx""", [int(project_id)]).df()
 
 
 def label_events_frame(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
     """Every event of a project (labels, skips, flags, superseded ones too), for audit."""
     return cur.execute(f"""
         SELECT e.id AS event_id, {', '.join('e.' + f for f in EVENT_FIELDS)}, e.created_at,
-               i.external_id, a.name AS annotator,
-               (SELECT list({{'aspect': v.aspect, 'response_idx': v.response_idx, 'value': v.value}}
-                            ORDER BY v.aspect, v.response_idx)
-                FROM label_values v WHERE v.event_id = e.id) AS label_values
+               i.external_id, a.name AS annotator, e.values_list AS label_values,
+               e.id IN (SELECT supersedes FROM label_events WHERE supersedes IS NOT NULL) AS is_superseded
         FROM label_events e JOIN items i ON i.id = e.item_id JOIN annotators a ON a.id = e.annotator_id
-        WHERE e.project_id = ? ORDER BY e.id""", [project_id]).df()
+        WHERE e.project_id = ? ORDER BY e.id""", [int(project_id)]).df()
 
 
 def count_label_events(cur: duckdb.DuckDBPyConnection) -> int:
     """All label events in the file."""
     return int(cur.execute("SELECT count(*) FROM label_events").fetchone()[0])
-
-
-def current_event_id(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int) -> int | None:
-    """The annotator's current (not superseded) label event on an item, if any."""
-    row = cur.execute("""
-        SELECT e.id FROM label_events e
-        WHERE e.annotator_id = ? AND e.item_id = ? AND e.kind = 'label'
-          AND NOT EXISTS (SELECT 1 FROM label_events s WHERE s.supersedes = e.id)""",
-                      [annotator_id, item_id]).fetchone()
-    return int(row[0]) if row else None

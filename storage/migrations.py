@@ -5,7 +5,8 @@ that parallel work does not collide: 1-9 foundation, 10-19 annotation and auth, 
 30-39 analysis, 40-49 router, 50-59 export, 60-69 reliability.
 
 Conventions: ids come from sequences; label events are append-only (an edit is a new event whose
-`supersedes` names the old one); label values are stored in canonical order (response index 0 is
+`supersedes` names the old one), each carrying its values as a list in one row, so that writing a
+label is a single INSERT (the `label_values` view unnests them); values are stored in canonical order (response index 0 is
 "A", index 1 is "B"), with the order shown on screen kept in `presented_order` ('AB' or 'BA').
 Pairwise values are signed: negative means A is better, 0 a tie, positive B is better, and the
 magnitude is the strength on the project's scale.
@@ -72,15 +73,14 @@ CREATE TABLE label_events (
     note TEXT,
     supersedes BIGINT,
     source TEXT NOT NULL DEFAULT 'app',
+    values_list STRUCT(aspect TEXT, response_idx SMALLINT, value DOUBLE)[],
     created_at TIMESTAMP NOT NULL DEFAULT current_timestamp
 );
 
-CREATE TABLE label_values (
-    event_id BIGINT NOT NULL,
-    aspect TEXT NOT NULL,
-    response_idx SMALLINT,
-    value DOUBLE NOT NULL
-);
+-- One row per (event, aspect or criterion, response): the tidy form of label_events.values_list.
+CREATE VIEW label_values AS
+    SELECT e.id AS event_id, v.aspect, v.response_idx, v.value
+    FROM label_events e, unnest(e.values_list) AS u(v);
 
 CREATE TABLE judges (
     id BIGINT PRIMARY KEY DEFAULT nextval('judge_ids'),
@@ -142,4 +142,15 @@ CREATE TABLE routing_decisions (
 
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", INITIAL),
+    (10, "assignment leases and login failures", """
+        CREATE TABLE leases (
+            project_id BIGINT NOT NULL, item_id BIGINT NOT NULL, annotator_id BIGINT NOT NULL,
+            shown_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL);
+        CREATE TABLE login_failures (client TEXT NOT NULL, failed_at TIMESTAMP NOT NULL);"""),
+    (20, "judge run progress and cancellation", """
+        ALTER TABLE judge_runs ADD COLUMN n_done INTEGER DEFAULT 0;
+        ALTER TABLE judge_runs ADD COLUMN n_unparsed INTEGER DEFAULT 0;
+        ALTER TABLE judge_runs ADD COLUMN n_errors INTEGER DEFAULT 0;
+        ALTER TABLE judge_runs ADD COLUMN cancel_requested BOOLEAN DEFAULT false;
+        ALTER TABLE judge_runs ADD COLUMN options JSON;"""),
 ]

@@ -1,0 +1,174 @@
+"""Assignment queries: which item an annotator gets next, leases, progress, history, login failures.
+
+Eligibility (shared with the router): an item is eligible for human labels when its project has no
+routing_decisions rows at all, or the item's latest row (highest id) has route 'human'. Among
+eligible items an annotator is served those they have not labeled (current or superseded) or
+skipped, whose completed current labels plus other annotators' unexpired leases are below k;
+ordered by routing priority (absent = 0) descending, then fewest completed labels, then item id.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+import duckdb
+import pandas as pd
+
+_ELIGIBLE = """
+WITH routed AS (
+    SELECT item_id, arg_max(route, id) AS route, arg_max(priority, id) AS priority
+    FROM routing_decisions WHERE project_id = $p GROUP BY item_id),
+done AS (
+    SELECT e.item_id, count(*) AS n FROM label_events e
+    WHERE e.project_id = $p AND e.kind = 'label'
+      AND NOT EXISTS (SELECT 1 FROM label_events s WHERE s.supersedes = e.id)
+    GROUP BY e.item_id),
+seen AS (
+    SELECT DISTINCT item_id FROM label_events
+    WHERE project_id = $p AND annotator_id = $a AND kind IN ('label', 'skip')),
+held AS (
+    SELECT item_id, count(*) AS n FROM leases
+    WHERE project_id = $p AND annotator_id <> $a AND expires_at > $now GROUP BY item_id),
+open_items AS (
+    SELECT i.id, coalesce(r.priority, 0) AS priority, coalesce(d.n, 0) AS n_done
+    FROM items i
+    LEFT JOIN routed r ON r.item_id = i.id
+    LEFT JOIN done d ON d.item_id = i.id
+    LEFT JOIN held h ON h.item_id = i.id
+    WHERE i.project_id = $p
+      AND ((SELECT count(*) FROM routed) = 0 OR r.route = 'human')
+      AND i.id NOT IN (SELECT item_id FROM seen)
+      AND coalesce(d.n, 0) + coalesce(h.n, 0) < $k)
+"""
+
+
+def next_open_item(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int, k: int,
+                   now: datetime) -> int | None:
+    """The id of the item this annotator should label next, or None when nothing is left."""
+    row = cur.execute(_ELIGIBLE + """
+        SELECT id FROM open_items ORDER BY priority DESC, n_done, id LIMIT 1""",
+                      {"p": project_id, "a": annotator_id, "k": k, "now": now}).fetchone()
+    return int(row[0]) if row else None
+
+
+def count_open_items(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int, k: int,
+                     now: datetime) -> int:
+    """How many items this annotator could still be served (leases of others count as taken)."""
+    return int(cur.execute(_ELIGIBLE + "SELECT count(*) FROM open_items",
+                           {"p": project_id, "a": annotator_id, "k": k, "now": now}).fetchone()[0])
+
+
+def completed_count(cur: duckdb.DuckDBPyConnection, item_id: int, annotator_id: int, now: datetime) -> int:
+    """Current labels of an item plus unexpired leases on it held by other annotators."""
+    return int(cur.execute("""
+        SELECT (SELECT count(*) FROM label_events e WHERE e.item_id = $i AND e.kind = 'label'
+                  AND NOT EXISTS (SELECT 1 FROM label_events s WHERE s.supersedes = e.id))
+             + (SELECT count(*) FROM leases WHERE item_id = $i AND annotator_id <> $a AND expires_at > $now)
+        """, {"i": item_id, "a": annotator_id, "now": now}).fetchone()[0])
+
+
+def has_seen(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int) -> bool:
+    """Whether the annotator has labeled (current or superseded) or skipped the item."""
+    return cur.execute("""SELECT count(*) FROM label_events WHERE annotator_id = ? AND item_id = ?
+                          AND kind IN ('label', 'skip')""", [annotator_id, item_id]).fetchone()[0] > 0
+
+
+def active_lease(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int,
+                 now: datetime) -> dict | None:
+    """The annotator's unexpired lease in the project: {item_id, shown_at, expires_at}, or None."""
+    row = cur.execute("""
+        SELECT item_id, shown_at, expires_at FROM leases
+        WHERE project_id = ? AND annotator_id = ? AND expires_at > ?
+        ORDER BY shown_at DESC LIMIT 1""", [project_id, annotator_id, now]).fetchone()
+    return dict(zip(["item_id", "shown_at", "expires_at"], row)) if row else None
+
+
+def get_lease(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int) -> dict | None:
+    """The annotator's lease on an item, expired or not: {shown_at, expires_at}, or None."""
+    row = cur.execute("SELECT shown_at, expires_at FROM leases WHERE annotator_id = ? AND item_id = ?",
+                      [annotator_id, item_id]).fetchone()
+    return dict(zip(["shown_at", "expires_at"], row)) if row else None
+
+
+def replace_lease(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int, item_id: int,
+                  shown_at: datetime, expires_at: datetime) -> None:
+    """Make this the annotator's only lease in the project."""
+    cur.execute("DELETE FROM leases WHERE project_id = ? AND annotator_id = ?", [project_id, annotator_id])
+    cur.execute("INSERT INTO leases VALUES (?, ?, ?, ?, ?)",
+                [project_id, item_id, annotator_id, shown_at, expires_at])
+
+
+def extend_lease(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int, expires_at: datetime) -> None:
+    """Push back the expiry of the annotator's lease on an item (it is still on their screen)."""
+    cur.execute("UPDATE leases SET expires_at = ? WHERE annotator_id = ? AND item_id = ?",
+                [expires_at, annotator_id, item_id])
+
+
+def delete_lease(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int) -> None:
+    """Release the annotator's lease on an item."""
+    cur.execute("DELETE FROM leases WHERE annotator_id = ? AND item_id = ?", [annotator_id, item_id])
+
+
+def progress_counts(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int,
+                    day_start: datetime) -> dict:
+    """The annotator's current labels in a project: {done, today}."""
+    row = cur.execute("""
+        SELECT count(*), count(*) FILTER (WHERE e.created_at >= ?)
+        FROM label_events e WHERE e.project_id = ? AND e.annotator_id = ? AND e.kind = 'label'
+          AND NOT EXISTS (SELECT 1 FROM label_events s WHERE s.supersedes = e.id)""",
+                      [day_start, project_id, annotator_id]).fetchone()
+    return {"done": int(row[0]), "today": int(row[1])}
+
+
+def label_history(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int, limit: int) -> pd.DataFrame:
+    """The annotator's current labels, newest first.
+
+    Columns: event_id, item_id, external_id, prompt, presented_order, both_bad, justification,
+    confidence, created_at, label_values (list of {aspect, response_idx, value}, canonical).
+    """
+    return cur.execute("""
+        SELECT e.id AS event_id, e.item_id, i.external_id, i.prompt, e.presented_order, e.both_bad,
+               e.justification, e.confidence, e.created_at,
+               (SELECT list({'aspect': v.aspect, 'response_idx': v.response_idx, 'value': v.value}
+                            ORDER BY v.aspect, v.response_idx)
+                FROM label_values v WHERE v.event_id = e.id) AS label_values
+        FROM label_events e JOIN items i ON i.id = e.item_id
+        WHERE e.project_id = ? AND e.annotator_id = ? AND e.kind = 'label'
+          AND NOT EXISTS (SELECT 1 FROM label_events s WHERE s.supersedes = e.id)
+        ORDER BY e.id DESC LIMIT ?""", [project_id, annotator_id, limit]).df()
+
+
+def annotator_progress(cur: duckdb.DuckDBPyConnection, day_start: datetime) -> pd.DataFrame:
+    """Per annotator and project: labels (current), today, skips, flags, median seconds, last label.
+
+    Annotators without any event appear once with project NULL and zero counts.
+    """
+    return cur.execute("""
+        SELECT a.name AS annotator, a.role, a.is_active, p.name AS project,
+               count(e.id) FILTER (WHERE e.kind = 'label' AND s.id IS NULL) AS labels,
+               count(e.id) FILTER (WHERE e.kind = 'label' AND s.id IS NULL AND e.created_at >= ?) AS today,
+               count(e.id) FILTER (WHERE e.kind = 'skip') AS skips,
+               count(e.id) FILTER (WHERE e.kind = 'flag') AS flags,
+               median(e.seconds) FILTER (WHERE e.kind = 'label') AS median_seconds,
+               max(e.created_at) AS last_event_at
+        FROM annotators a
+        LEFT JOIN label_events e ON e.annotator_id = a.id AND e.source = 'app'
+        LEFT JOIN label_events s ON s.supersedes = e.id
+        LEFT JOIN projects p ON p.id = e.project_id
+        GROUP BY ALL ORDER BY a.name, p.name""", [day_start]).df()
+
+
+def recent_failures(cur: duckdb.DuckDBPyConnection, client: str, since: datetime) -> tuple[int, datetime | None]:
+    """Failed logins from `client` since a time: (count, time of the latest)."""
+    row = cur.execute("SELECT count(*), max(failed_at) FROM login_failures WHERE client = ? AND failed_at >= ?",
+                      [client, since]).fetchone()
+    return int(row[0]), row[1]
+
+
+def insert_failure(cur: duckdb.DuckDBPyConnection, client: str, failed_at: datetime) -> None:
+    """Record a failed login."""
+    cur.execute("INSERT INTO login_failures VALUES (?, ?)", [client, failed_at])
+
+
+def clear_failures(cur: duckdb.DuckDBPyConnection, client: str) -> None:
+    """Forget a client's failed logins (after a successful one)."""
+    cur.execute("DELETE FROM login_failures WHERE client = ?", [client])
