@@ -1,0 +1,188 @@
+"""The router: budgets, strategies, apply, online re-ranking and AI labels (issue 6)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import storage
+from annotate.adapters import import_items
+from annotate.annotators import add_annotator
+from annotate.cli import cli
+from annotate.importers import ColumnMapping
+from annotate.labels import record_label
+from annotate.projects import get_project
+from annotate.router import (Budget, BudgetError, apply_routing, final_ai_labels, parse_budget, plan_routing,
+                             rerank_if_due, routing_status)
+from annotate.router.features import sibling_evidence
+from annotate.router.strategies import STRATEGIES
+from storage import routing as store
+
+N_ITEMS = 60
+MODELS = ["m1", "m2", "m3", "m4"]
+
+
+def _write_project(db, tmp_path, name: str = "synthetic") -> None:
+    """60 items over 15 prompts (4 models each, pairs of them), two external judges."""
+    rng = np.random.default_rng(7)
+    rows = []
+    for i in range(N_ITEMS):
+        a, b = rng.choice(4, 2, replace=False)
+        prompt = f"prompt {i % 15}"
+        rows.append({"id": f"i{i}", "prompt": prompt, "response_a": f"{MODELS[a]} answers {prompt} " * (a + 1),
+                     "response_b": f"{MODELS[b]} answers {prompt} " * (b + 1), "model_a": MODELS[a],
+                     "model_b": MODELS[b], "topic": ["math", "code", "chat"][i % 3],
+                     "j1": ["A", "B", "tie", "garbage"][i % 4], "j2": ["A", "B", "B"][i % 3]})
+    path = tmp_path / "items.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    mapping = ColumnMapping(model_a="model_a", model_b="model_b", judge_labels={"j1": "j1", "j2": "j2"})
+    import_items(db, name, path, mapping=mapping)
+
+
+@pytest.fixture
+def synthetic(db, tmp_path):
+    _write_project(db, tmp_path)
+    return get_project(db, "synthetic")
+
+
+def _label(db, project, annotator_id: int, item_ids) -> None:
+    for item_id in item_ids:
+        record_label(db, project, annotator_id, int(item_id), {"overall": 1})
+
+
+def test_budget_counts_overlap_and_calibration():
+    budget = Budget(labels=90, overlap=3, calibration_fraction=0.1)
+    assert budget.human_items(100) == 30
+    assert budget.calibration_items(30) == 3
+    money = Budget(money=100.0, cost_per_human_label=2.0, cost_per_judge_call=0.5, overlap=2)
+    assert money.human_items(1000, judge_calls=40) == 20  # (100 - 40 * 0.5) / 2 = 40 labels, k = 2
+    assert parse_budget("30%").fraction == pytest.approx(0.3)
+    assert parse_budget("300", overlap=3).human_items(1000) == 100
+    assert parse_budget("$12", cost_per_human_label=3.0).human_items(10) == 4
+    with pytest.raises(BudgetError, match="Budget 'lots'"):
+        parse_budget("lots")
+    with pytest.raises(BudgetError, match="does not cover 40 judge calls"):
+        Budget(money=1.0, cost_per_human_label=1.0, cost_per_judge_call=1.0).human_items(10, judge_calls=40)
+
+
+@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s not in ("all-ai", "all-human")])
+def test_each_strategy_routes_exactly_the_budget_with_its_calibration_slice(db, synthetic, strategy):
+    budget = Budget(labels=36, overlap=2, calibration_fraction=0.2)  # 18 items, 4 of them calibration
+    plan = plan_routing(db, "synthetic", "j1", strategy, budget)
+    human = plan.decisions[plan.decisions["route"] == "human"]
+    assert len(human) == 18
+    assert plan.decisions["is_calibration"].sum() == 4
+    assert human["is_calibration"].sum() == 4
+    assert human.loc[human["is_calibration"], "priority"].min() > plan.decisions.loc[~plan.decisions["is_calibration"], "priority"].max()
+
+
+def test_all_ai_routes_nothing_and_all_human_needs_the_whole_budget(db, synthetic):
+    plan = plan_routing(db, "synthetic", "j1", "all-ai", Budget(fraction=0.5))
+    assert (plan.decisions["route"] == "ai").all()
+    assert len(plan_routing(db, "synthetic", "j1", "all-human", Budget(fraction=1.0)).decisions) == N_ITEMS
+    with pytest.raises(BudgetError, match="needs 60 human labels"):
+        plan_routing(db, "synthetic", "j1", "all-human", Budget(labels=59))
+
+
+def test_money_budget_pays_for_judge_calls_first(db, synthetic):
+    budget = Budget(money=30.0, cost_per_human_label=1.0, cost_per_judge_call=0.25)  # 60 calls = 15
+    plan = plan_routing(db, "synthetic", "j1", "random", budget)
+    assert (plan.decisions["route"] == "human").sum() == 15
+
+
+def test_apply_writes_one_decision_per_item_with_ai_labels(db, synthetic):
+    apply_routing(db, "synthetic", "j1", "disagreement", Budget(fraction=0.25))
+    routes = store.current_routes(storage.cursor(db), synthetic.id)
+    assert len(routes) == N_ITEMS
+    assert (routes["route"] == "human").sum() == 15
+    assert json.loads(routes["features"].iloc[0])["gain"] >= 0
+    ai = final_ai_labels(db, "synthetic")
+    assert len(ai) == 45
+    assert set(ai["judge"]) == {"j1"}
+    unparsed_j1 = ai[ai["source"] == "j2"]  # j1 said 'garbage': the second judge gives the label
+    assert len(unparsed_j1) and unparsed_j1["probs"].isna().all()
+    assert set(ai["verdict"]) <= {"A", "B", "tie"}
+
+
+def test_rerank_changes_only_pending_items(db, synthetic):
+    apply_routing(db, "synthetic", "j1", "learned", Budget(fraction=0.5), every_n=5)
+    cur = storage.cursor(db)
+    before = store.current_routes(cur, synthetic.id).set_index("item_id")
+    annotator, _ = add_annotator(db, "ann")
+    labelled = before.sort_values("priority", ascending=False).index[:4]
+    _label(db, synthetic, annotator["id"], labelled)
+    assert rerank_if_due(db, "synthetic") is False  # 4 < every_n
+    _label(db, synthetic, annotator["id"], before.sort_values("priority", ascending=False).index[4:6])
+    labelled = before.sort_values("priority", ascending=False).index[:6]
+    assert rerank_if_due(db, "synthetic") is True
+    after = store.current_routes(cur, synthetic.id).set_index("item_id")
+    assert (after.loc[labelled, "decision_id"] == before.loc[labelled, "decision_id"]).all()
+    pending = before.index.difference(labelled)
+    assert (after.loc[pending, "decision_id"] > before["decision_id"].max()).all()
+    assert not np.allclose(after.loc[pending, "priority"], before.loc[pending, "priority"])
+    status = routing_status(db, "synthetic")
+    assert status["human"] == 30 and status["human_labelled"] == 6
+    assert rerank_if_due(db, "synthetic") is False
+
+
+def test_sibling_evidence_leaves_out_the_items_own_label():
+    # texts 0 > 1 (item 0), 1 > 2 (item 1); item 2 compares 0 with 2 and has its own label
+    text_a, text_b = np.array([0, 1, 0]), np.array([1, 2, 2])
+    difference, count = sibling_evidence(text_a, text_b, 3, np.array([-1.0, -1.0, 1.0]))
+    assert difference[2] == pytest.approx(-2.0)  # 0 beat 1, 1 beat 2: A (text 0) is better
+    assert count[2] == 2
+
+
+def test_cli_router_apply_and_simulate(db, db_path, synthetic):
+    annotator, _ = add_annotator(db, "ann")
+    _label(db, synthetic, annotator["id"], range(1, N_ITEMS + 1))
+    db.close()
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--db", str(db_path), "router", "simulate", "-p", "synthetic", "-j", "j1",
+                                 "--budgets", "0.2,0.4", "--seeds", "2", "--strategies", "random,learned", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["n_items"] == N_ITEMS and {r["strategy"] for r in report["auc"]} == {"random", "learned"}
+    result = runner.invoke(cli, ["--db", str(db_path), "router", "apply", "-p", "synthetic", "-j", "nobody",
+                                 "-b", "10"])
+    assert result.exit_code != 0 and "No judge 'nobody'" in result.output
+
+
+def test_decisions_frame_is_stored_with_pending_first(db, synthetic):
+    plan = apply_routing(db, "synthetic", "j2", "uncertainty", Budget(labels=10))
+    stored = store.current_routes(storage.cursor(db), synthetic.id)
+    merged = stored.merge(plan.decisions[["item_id", "route", "priority"]], on="item_id", suffixes=("", "_plan"))
+    assert (merged["route"] == merged["route_plan"]).all()
+    assert np.allclose(merged["priority"], merged["priority_plan"])
+    assert isinstance(plan.decisions, pd.DataFrame)
+
+
+def test_router_page_previews_and_applies(db, db_path, synthetic, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv(storage.db.DB_ENV_VAR, str(db_path))
+    _, token = add_annotator(db, "res", "researcher")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    at.session_state["project"] = "synthetic"
+    at.query_params["token"] = token
+    at.run()
+    at.switch_page("pages/router.py").run()
+    assert not at.exception
+    assert any("items to humans" in m.value for m in at.markdown)
+    next(b for b in at.button if b.label == "Apply routing").click()
+    at.run()
+    assert not at.exception
+    assert len(store.current_routes(storage.cursor(db), synthetic.id)) == N_ITEMS
+
+
+def test_embedding_cosine_is_cached_by_text(db):
+    from annotate.router.embeddings import embed_texts, response_cosine
+    cosine = response_cosine(db, ["The cat sat on the mat.", "Paris is in France."],
+                             ["The cat sat on the mat.", "def f(): return 1"])
+    assert cosine[0] == pytest.approx(1.0, abs=1e-5) and cosine[1] < 0.5
+    _, encoded = embed_texts(db, ["Paris is in France.", "The cat sat on the mat."])
+    assert encoded == 0
