@@ -29,7 +29,7 @@ harmless. Judge the content, not the length: a short correct answer beats a long
 - *Slightly better*: both are acceptable, one is somewhat better.
 - *Tie*: you cannot tell them apart in quality. Tick *both are bad* when neither is acceptable.
 
-Keys: `1`-`5` choose on the scale, `s` skip, `f` flag, `Enter` submit.
+Keys: `1`-`5` choose on the scale, `Ctrl+Enter` submit, `S` skip, `F` flag, `B` both bad, `D` highlight differences.
 """
 
 RUBRIC_CRITERIA = [

@@ -1,6 +1,22 @@
+"""The annotator's progress in every project."""
 import streamlit as st
 
+from annotate import assignment
+from annotate.projects import get_project
 from pages import session
+import storage.projects
 
-st.title("Annotate")
-st.write(f"Logged in as **{st.session_state[session.USER]['name']}**.")
+user = session.require_role("annotator")
+conn = session.get_conn()
+
+st.header(f"Hello, {user['name']}")
+names = storage.projects.list_projects(storage.cursor(conn))["name"].tolist()
+if not names:
+    st.info("There are no projects yet.")
+for name in names:
+    project = get_project(conn, name)
+    progress = assignment.progress(conn, project, user["id"])
+    st.progress(progress["done"] / max(progress["assigned"], 1),
+                text=f"**{name}** ({project.task_type}): {progress['done']} of {progress['assigned']} done, "
+                     f"{progress['today']} today")
+st.page_link("pages/label.py", label="Start labeling", icon=":material/rate_review:")

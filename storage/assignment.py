@@ -1,10 +1,11 @@
-"""Assignment queries: which item an annotator gets next, leases, progress, history, login failures.
+"""Assignment queries: the queue's inputs, leases, progress, history, login failures.
 
 Eligibility (shared with the router): an item is eligible for human labels when its project has no
 routing_decisions rows at all, or the item's latest row (highest id) has route 'human'. Among
 eligible items an annotator is served those they have not labeled (current or superseded) or
 skipped, whose completed current labels plus other annotators' unexpired leases are below k;
 ordered by routing priority (absent = 0) descending, then fewest completed labels, then item id.
+`queue_items` and `seen_pairs` give annotate/queue.py what it needs to apply that rule in memory.
 """
 from __future__ import annotations
 
@@ -13,63 +14,62 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-_ELIGIBLE = """
-WITH routed AS (
-    SELECT item_id, arg_max(route, id) AS route, arg_max(priority, id) AS priority
-    FROM routing_decisions WHERE project_id = $p GROUP BY item_id),
-done AS (
-    SELECT e.item_id, count(*) AS n FROM label_events e
-    WHERE e.project_id = $p AND e.kind = 'label'
-      AND NOT EXISTS (SELECT 1 FROM label_events s WHERE s.supersedes = e.id)
-    GROUP BY e.item_id),
-seen AS (
-    SELECT DISTINCT item_id FROM label_events
-    WHERE project_id = $p AND annotator_id = $a AND kind IN ('label', 'skip')),
-held AS (
-    SELECT item_id, count(*) AS n FROM leases
-    WHERE project_id = $p AND annotator_id <> $a AND expires_at > $now GROUP BY item_id),
-open_items AS (
-    SELECT i.id, coalesce(r.priority, 0) AS priority, coalesce(d.n, 0) AS n_done
-    FROM items i
-    LEFT JOIN routed r ON r.item_id = i.id
-    LEFT JOIN done d ON d.item_id = i.id
-    LEFT JOIN held h ON h.item_id = i.id
-    WHERE i.project_id = $p
-      AND ((SELECT count(*) FROM routed) = 0 OR r.route = 'human')
-      AND i.id NOT IN (SELECT item_id FROM seen)
-      AND coalesce(d.n, 0) + coalesce(h.n, 0) < $k)
-"""
+def queue_items(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
+    """Every item of a project with what assignment orders and filters by, in item id order.
+
+    Columns: item_id, priority (latest routing row's, absent = 0), is_eligible (no routing rows in
+    the project, or the latest row routes the item to 'human'), n_done (current labels: a label
+    event without `supersedes` starts one annotator's chain on the item, and edits only extend it).
+    """
+    return cur.execute("""
+        WITH routed AS (
+            SELECT item_id, arg_max(route, id) AS route, arg_max(priority, id) AS priority
+            FROM routing_decisions WHERE project_id = $p GROUP BY item_id),
+        done AS (
+            SELECT item_id, count(*) AS n FROM label_events
+            WHERE project_id = $p AND kind = 'label' AND supersedes IS NULL GROUP BY item_id)
+        SELECT i.id AS item_id, coalesce(r.priority, 0)::DOUBLE AS priority,
+               ((SELECT count(*) FROM routed) = 0 OR coalesce(r.route = 'human', false)) AS is_eligible,
+               coalesce(d.n, 0)::INTEGER AS n_done
+        FROM items i LEFT JOIN routed r ON r.item_id = i.id LEFT JOIN done d ON d.item_id = i.id
+        WHERE i.project_id = $p ORDER BY i.id""", {"p": project_id}).df()
 
 
-def next_open_item(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int, k: int,
-                   now: datetime) -> int | None:
-    """The id of the item this annotator should label next, or None when nothing is left."""
-    row = cur.execute(_ELIGIBLE + """
-        SELECT id FROM open_items ORDER BY priority DESC, n_done, id LIMIT 1""",
-                      {"p": project_id, "a": annotator_id, "k": k, "now": now}).fetchone()
-    return int(row[0]) if row else None
+def seen_pairs(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
+    """(annotator_id, item_id) pairs where the annotator labeled (current or superseded) or skipped."""
+    return cur.execute("""SELECT DISTINCT annotator_id, item_id FROM label_events
+                          WHERE project_id = ? AND kind IN ('label', 'skip')""", [project_id]).df()
 
 
-def count_open_items(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int, k: int,
-                     now: datetime) -> int:
-    """How many items this annotator could still be served (leases of others count as taken)."""
-    return int(cur.execute(_ELIGIBLE + "SELECT count(*) FROM open_items",
-                           {"p": project_id, "a": annotator_id, "k": k, "now": now}).fetchone()[0])
+def queue_fingerprint(cur: duckdb.DuckDBPyConnection, project_id: int) -> tuple:
+    """Counts that change whenever queue_items or seen_pairs would (events are append-only):
+    (label events of any kind, items, routing rows, latest routing id)."""
+    return tuple(cur.execute("""
+        SELECT (SELECT count(*) FROM label_events WHERE project_id = $p),
+               (SELECT count(*) FROM items WHERE project_id = $p),
+               count(*), max(id)
+        FROM routing_decisions WHERE project_id = $p""", {"p": project_id}).fetchone())
+
+
+def others_leases(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int,
+                  now: datetime) -> list[tuple[int, int]]:
+    """(annotator_id, item_id) of other annotators' unexpired leases in the project."""
+    return cur.execute("""SELECT annotator_id, item_id FROM leases
+                          WHERE project_id = ? AND annotator_id <> ? AND expires_at > ?""",
+                       [project_id, annotator_id, now]).fetchall()
 
 
 def completed_count(cur: duckdb.DuckDBPyConnection, item_id: int, annotator_id: int, now: datetime) -> int:
-    """Current labels of an item plus unexpired leases on it held by other annotators."""
+    """Current labels of an item plus unexpired leases on it held by others who have not yet
+    labeled or skipped it."""
     return int(cur.execute("""
-        SELECT (SELECT count(*) FROM label_events e WHERE e.item_id = $i AND e.kind = 'label'
-                  AND NOT EXISTS (SELECT 1 FROM label_events s WHERE s.supersedes = e.id))
-             + (SELECT count(*) FROM leases WHERE item_id = $i AND annotator_id <> $a AND expires_at > $now)
+        SELECT (SELECT count(*) FROM label_events
+                WHERE item_id = $i AND kind = 'label' AND supersedes IS NULL)
+             + (SELECT count(*) FROM leases l WHERE l.item_id = $i AND l.annotator_id <> $a
+                  AND l.expires_at > $now
+                  AND NOT EXISTS (SELECT 1 FROM label_events e WHERE e.item_id = $i
+                                  AND e.annotator_id = l.annotator_id AND e.kind IN ('label', 'skip')))
         """, {"i": item_id, "a": annotator_id, "now": now}).fetchone()[0])
-
-
-def has_seen(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int) -> bool:
-    """Whether the annotator has labeled (current or superseded) or skipped the item."""
-    return cur.execute("""SELECT count(*) FROM label_events WHERE annotator_id = ? AND item_id = ?
-                          AND kind IN ('label', 'skip')""", [annotator_id, item_id]).fetchone()[0] > 0
 
 
 def active_lease(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int,
@@ -103,11 +103,6 @@ def extend_lease(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int
                 [expires_at, annotator_id, item_id])
 
 
-def delete_lease(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int) -> None:
-    """Release the annotator's lease on an item."""
-    cur.execute("DELETE FROM leases WHERE annotator_id = ? AND item_id = ?", [annotator_id, item_id])
-
-
 def progress_counts(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int,
                     day_start: datetime) -> dict:
     """The annotator's current labels in a project: {done, today}."""
@@ -127,10 +122,7 @@ def label_history(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id:
     """
     return cur.execute("""
         SELECT e.id AS event_id, e.item_id, i.external_id, i.prompt, e.presented_order, e.both_bad,
-               e.justification, e.confidence, e.created_at,
-               (SELECT list({'aspect': v.aspect, 'response_idx': v.response_idx, 'value': v.value}
-                            ORDER BY v.aspect, v.response_idx)
-                FROM label_values v WHERE v.event_id = e.id) AS label_values
+               e.justification, e.confidence, e.created_at, e.values_list AS label_values
         FROM label_events e JOIN items i ON i.id = e.item_id
         WHERE e.project_id = ? AND e.annotator_id = ? AND e.kind = 'label'
           AND NOT EXISTS (SELECT 1 FROM label_events s WHERE s.supersedes = e.id)

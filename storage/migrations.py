@@ -153,4 +153,26 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         ALTER TABLE judge_runs ADD COLUMN n_errors INTEGER DEFAULT 0;
         ALTER TABLE judge_runs ADD COLUMN cancel_requested BOOLEAN DEFAULT false;
         ALTER TABLE judge_runs ADD COLUMN options JSON;"""),
+    (40, "routing runs, AI labels on routing decisions", """
+        CREATE SEQUENCE routing_run_ids START 1;
+        CREATE TABLE routing_runs (
+            id BIGINT PRIMARY KEY DEFAULT nextval('routing_run_ids'),
+            project_id BIGINT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('apply', 'rerank')),
+            judge_id BIGINT,
+            strategy TEXT NOT NULL,
+            settings JSON NOT NULL,
+            model_version TEXT,
+            n_labels INTEGER NOT NULL,
+            every_n INTEGER,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp);
+        ALTER TABLE routing_decisions ADD COLUMN run_id BIGINT;
+        ALTER TABLE routing_decisions ADD COLUMN ai_verdict TEXT;
+        ALTER TABLE routing_decisions ADD COLUMN ai_source TEXT;"""),
+    (41, "text embedding cache", """
+        CREATE TABLE text_embeddings (
+            text_hash TEXT NOT NULL,
+            model TEXT NOT NULL,
+            vector FLOAT[] NOT NULL,
+            PRIMARY KEY (text_hash, model));"""),
 ]

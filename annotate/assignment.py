@@ -1,0 +1,244 @@
+"""Which item an annotator labels next, and the actions of the labeling screens.
+
+An annotator is served the eligible item with the highest routing priority, then the fewest
+completed labels (see storage/assignment.py for the exact rule). Serving an item takes a short
+lease on it so that concurrent annotators do not over-fill k (project config `overlap`): other
+annotators' unexpired leases count toward k, and an expired lease frees the item again.
+
+DuckDB allows one read-write process per file, so every annotator's session runs in this process;
+one lock serializes "choose + lease" and "check + record", which makes the k limit exact without
+relying on write-conflict detection between inserts (DuckDB does not detect those), and guards the
+in-memory queue (annotate/queue.py) that makes choosing fast.
+
+The pages show responses in a presented order ('AB' or 'BA') fixed per (annotator, item) by a hash,
+so a rerun shows the same order; values arrive as chosen on screen and are stored canonically.
+Nothing returned here names a model: the screens are blind.
+"""
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Mapping
+
+import duckdb
+import pandas as pd
+
+import storage
+from storage import assignment as store, items as item_store, labels as label_store
+from annotate.errors import LabelError, NotFoundError
+from annotate.labels import canonical_values, edit_label, record_flag, record_label, record_skip
+from annotate.projects import Project
+from annotate.queue import cached_queue, get_queue
+
+DEFAULT_LEASE_SECONDS = 600
+HISTORY_LIMIT = 20
+_LOCK = threading.Lock()
+
+
+@dataclass
+class Assignment:
+    """An item as one annotator sees it: responses in presented order, no model names."""
+    item_id: int
+    external_id: str
+    prompt: str
+    context: str | None
+    reference: str | None
+    responses: list[str]
+    presented_order: str | None
+    shown_at: datetime
+    event_id: int | None = None
+    previous: dict = field(default_factory=dict)
+
+
+def utc_now() -> datetime:
+    """Naive UTC now, the form timestamps take in the store."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def presented_order(annotator_id: int, item_id: int) -> str:
+    """'AB' or 'BA' for this (annotator, item), stable across reruns and sessions (a hash bit)."""
+    digest = hashlib.sha256(f"{annotator_id}:{item_id}".encode()).digest()
+    return "AB" if digest[0] % 2 == 0 else "BA"
+
+
+def next_item(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, *,
+              lease_seconds: int = DEFAULT_LEASE_SECONDS, now: datetime | None = None) -> Assignment | None:
+    """Return the annotator's current item (renewing its lease) or lease the next one; None if done."""
+    now = now or utc_now()
+    expires = now + timedelta(seconds=lease_seconds)
+    cur = storage.cursor(conn)
+    with _LOCK:
+        queue = get_queue(conn, cur, project.id)
+        lease = store.active_lease(cur, project.id, annotator_id, now)
+        if lease is not None and not queue.has_seen(annotator_id, lease["item_id"]):
+            storage.write(conn, lambda c: store.extend_lease(c, annotator_id, lease["item_id"], expires))
+            return _assignment(cur, project, annotator_id, lease["item_id"], lease["shown_at"])
+        leases = store.others_leases(cur, project.id, annotator_id, now)
+        item_id = queue.best(queue.open_mask(annotator_id, leases, project.config.overlap))
+        if item_id is None:
+            return None
+        storage.write(conn, lambda c: store.replace_lease(c, project.id, annotator_id, item_id, now, expires))
+    return _assignment(cur, project, annotator_id, item_id, now)
+
+
+def _assignment(cur: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
+                shown_at: datetime) -> Assignment:
+    item = item_store.get_item(cur, item_id)
+    if item is None or item["project_id"] != project.id:
+        raise NotFoundError(f"No item {item_id} in project '{project.name}'")
+    texts = [r["text"] for r in item["responses"]]
+    order = None
+    if project.task_type == "pairwise":
+        order = presented_order(annotator_id, item_id)
+        texts = texts if order == "AB" else texts[::-1]
+    return Assignment(item_id, item["external_id"], item["prompt"], item["context"], item["reference"],
+                      texts, order, shown_at)
+
+
+def submit_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
+                 values: Mapping, *, both_bad: bool = False, justification: str | None = None,
+                 confidence: int | None = None, now: datetime | None = None) -> int:
+    """Record the annotator's label on the item they were served.
+
+    Args:
+        values: as chosen on screen. Pairwise: {aspect: value} with negative = left response
+            better; rubric: {response_idx: {criterion: score}}.
+
+    Returns:
+        The new label event's id. `seconds` is the time since the item was first shown.
+
+    Raises:
+        LabelError: the lease expired and meanwhile the item got its k labels, or the label is
+            invalid (see annotate.labels.record_label).
+    """
+    now = now or utc_now()
+    cur = storage.cursor(conn)
+    order = presented_order(annotator_id, item_id) if project.task_type == "pairwise" else None
+    canonical = canonical_values(values, order) if order else values
+    with _LOCK:
+        lease = store.get_lease(cur, annotator_id, item_id)
+        if (lease is None or lease["expires_at"] <= now) and \
+                store.completed_count(cur, item_id, annotator_id, now) >= project.config.overlap:
+            raise LabelError(f"Item {item_id} of project '{project.name}' got its {project.config.overlap} "
+                             f"labels while your lease had expired; please take the next item")
+        seconds = (now - lease["shown_at"]).total_seconds() if lease else None
+        event_id = record_label(conn, project, annotator_id, item_id, canonical, presented_order=order,
+                                both_bad=both_bad, justification=justification, confidence=confidence,
+                                seconds=seconds)
+        _mark(conn, project, annotator_id, item_id, "label")
+    return event_id
+
+
+def _mark(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int, kind: str) -> None:
+    """Tell the in-memory queue about our own event (its lease is replaced on the next item)."""
+    queue = cached_queue(conn, project.id)
+    if queue is not None:
+        queue.mark(annotator_id, item_id, kind)
+
+
+def skip_item(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
+              reason: str, now: datetime | None = None) -> int:
+    """Skip the item with a reason; it leaves this annotator's queue."""
+    now = now or utc_now()
+    cur = storage.cursor(conn)
+    with _LOCK:
+        lease = store.get_lease(cur, annotator_id, item_id)
+        seconds = (now - lease["shown_at"]).total_seconds() if lease else None
+        event_id = record_skip(conn, project, annotator_id, item_id, reason, seconds=seconds)
+        _mark(conn, project, annotator_id, item_id, "skip")
+    return event_id
+
+
+def flag_item(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
+              comment: str) -> int:
+    """Flag the item for the researchers; it stays on screen to be labeled or skipped."""
+    with _LOCK:
+        event_id = record_flag(conn, project, annotator_id, item_id, comment)
+        _mark(conn, project, annotator_id, item_id, "other")
+    return event_id
+
+
+def load_for_edit(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int,
+                  event_id: int) -> Assignment:
+    """The item of one of the annotator's current labels, with that label's values as presented."""
+    cur = storage.cursor(conn)
+    event = label_store.get_event(cur, event_id)
+    if event is None or event["annotator_id"] != annotator_id or event["project_id"] != project.id \
+            or event["kind"] != "label" \
+            or label_store.label_context(cur, annotator_id, event["item_id"])["current_event_id"] != event_id:
+        raise NotFoundError(f"No current label {event_id} of yours in project '{project.name}'")
+    assignment = _assignment(cur, project, annotator_id, event["item_id"], utc_now())
+    assignment.event_id = event_id
+    assignment.previous = {"values": presented_values(project, event["values"], event["presented_order"]),
+                           "both_bad": event["both_bad"], "justification": event["justification"],
+                           "confidence": event["confidence"]}
+    return assignment
+
+
+def presented_values(project: Project, rows: list, order: str | None) -> dict:
+    """Stored canonical rows [(aspect, response_idx, value)] as the annotator chose them on screen."""
+    if project.task_type == "pairwise":
+        canonical = {aspect: int(value) for aspect, _, value in rows}
+        return canonical_values(canonical, order) if order else canonical
+    scores: dict[int, dict[str, int]] = {}
+    for aspect, idx, value in rows:
+        scores.setdefault(int(idx), {})[aspect] = int(value)
+    return scores
+
+
+def edit_from_history(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, event_id: int,
+                      values: Mapping, *, seconds: float | None = None, both_bad: bool = False,
+                      justification: str | None = None, confidence: int | None = None) -> int:
+    """Replace one of the annotator's labels (values as on screen); the old event stays."""
+    event = label_store.get_event(storage.cursor(conn), event_id)
+    order = event["presented_order"] if event else None
+    canonical = canonical_values(values, order) if order else values
+    with _LOCK:
+        new_id = edit_label(conn, project, annotator_id, event_id, canonical, seconds=seconds,
+                            both_bad=both_bad, justification=justification, confidence=confidence)
+        _mark(conn, project, annotator_id, event["item_id"], "other")
+    return new_id
+
+
+def progress(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int,
+             now: datetime | None = None) -> dict:
+    """{done, assigned, today}: assigned = done + items this annotator could still be served."""
+    now = now or utc_now()
+    cur = storage.cursor(conn)
+    counts = store.progress_counts(cur, project.id, annotator_id, now.replace(hour=0, minute=0, second=0,
+                                                                              microsecond=0))
+    with _LOCK:
+        queue = get_queue(conn, cur, project.id)
+        leases = store.others_leases(cur, project.id, annotator_id, now)
+        remaining = int(queue.open_mask(annotator_id, leases, project.config.overlap).sum())
+    return {**counts, "assigned": counts["done"] + remaining}
+
+
+def history(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int,
+            limit: int = HISTORY_LIMIT) -> pd.DataFrame:
+    """The annotator's recent current labels, newest first: event_id, external_id, prompt, label
+    (a readable summary as it was chosen on screen), created_at."""
+    frame = store.label_history(storage.cursor(conn), project.id, annotator_id, limit)
+    frame["label"] = [describe_label(project, [(v["aspect"], v["response_idx"], v["value"]) for v in rows],
+                                     order if isinstance(order, str) else None)
+                      for rows, order in zip(frame["label_values"], frame["presented_order"])]
+    return frame[["event_id", "external_id", "prompt", "label", "created_at"]]
+
+
+def describe_label(project: Project, rows: list, order: str | None) -> str:
+    """A one-line summary of a label as shown on screen, e.g. 'overall: A is much better'."""
+    values = presented_values(project, rows, order)
+    if project.task_type == "pairwise":
+        names = {p.value: p.label for p in project.config.scale}
+        return "; ".join(f"{aspect}: {names.get(v, v)}" for aspect, v in values.items())
+    return "; ".join(f"response {idx + 1}: " + ", ".join(f"{c} {s}" for c, s in scores.items())
+                     for idx, scores in sorted(values.items()))
+
+
+def annotator_progress(conn: duckdb.DuckDBPyConnection, now: datetime | None = None) -> pd.DataFrame:
+    """Per annotator and project: labels, today, skips, flags, median_seconds, last_event_at."""
+    now = now or utc_now()
+    day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return store.annotator_progress(storage.cursor(conn), day_start)

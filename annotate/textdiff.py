@@ -1,0 +1,48 @@
+"""Word-level differences between two responses, rendered as markdown that cannot inject markup.
+
+The texts come from datasets and models, so they are untrusted: every markdown-special character
+is backslash-escaped (CommonMark treats any escaped ASCII punctuation as a literal), and changed
+words are wrapped in Streamlit's `:orange-background[...]` directive. Raw HTML is never produced.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+
+_TOKEN = re.compile(r"\s+|[^\s]+")
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=\"'^%@/])")
+Segment = tuple[str, bool]
+
+
+def diff_words(a: str, b: str) -> tuple[list[Segment], list[Segment]]:
+    """Split both texts into (token, is_changed) segments, using difflib's longest matching blocks."""
+    tokens_a, tokens_b = _TOKEN.findall(a), _TOKEN.findall(b)
+    matcher = difflib.SequenceMatcher(None, tokens_a, tokens_b, autojunk=False)
+    left: list[Segment] = []
+    right: list[Segment] = []
+    for op, a0, a1, b0, b1 in matcher.get_opcodes():
+        changed = op != "equal"
+        left.extend((t, changed and not t.isspace()) for t in tokens_a[a0:a1])
+        right.extend((t, changed and not t.isspace()) for t in tokens_b[b0:b1])
+    return left, right
+
+
+def escape_markdown(text: str) -> str:
+    """Escape every markdown-special character so the text renders literally."""
+    return _SPECIAL.sub(r"\\\1", text)
+
+
+def highlighted_markdown(segments: list[Segment], color: str = "orange") -> str:
+    """Markdown showing the segments literally, changed words on a coloured background.
+
+    Line breaks become hard breaks and leading spaces non-breaking ones, so the layout of the
+    text survives without turning indented lines into code blocks.
+    """
+    parts = []
+    for token, changed in segments:
+        if token.isspace():
+            parts.append(token.replace(" ", "\u00a0") if "\n" in token else token)
+            continue
+        text = escape_markdown(token)
+        parts.append(f":{color}-background[{text}]" if changed else text)
+    return "".join(parts).replace("\n", "  \n")

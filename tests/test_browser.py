@@ -1,0 +1,167 @@
+"""End to end in Debian chromium: invite link, keyboard-only labeling, history edit, hostile text.
+
+The app runs as `streamlit run app.py` on a free port against a temporary database; the test
+drives it with Playwright. Screenshots go to the test's tmp_path (kept by pytest) and, when
+$ANNOTATE_TEST_OUTPUT is set, also to that folder (e.g. test-output/, which git ignores).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+import storage
+from annotate.annotators import add_annotator
+from annotate.config import ProjectConfig
+from annotate.importers import ColumnMapping, import_file
+from annotate.projects import create_project
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+HOSTILE_PROMPT = "Explain this tag: <script>window.__xss = 1; alert('script ran')</script>"
+HOSTILE_RESPONSE = 'An image: <img src=x onerror="window.__xss = 2; alert(\'onerror ran\')"> done'
+ITEMS = [
+    {"id": "x0", "prompt": HOSTILE_PROMPT, "response_a": HOSTILE_RESPONSE,
+     "response_b": "A **bold** answer with a list:\n\n- one\n- two\n\n```python\nprint('hi')\n```"},
+    *({"id": f"q{i}", "prompt": f"What is {i} plus {i}?", "response_a": f"It is {2 * i}.",
+       "response_b": f"The sum of {i} and {i} is {2 * i}, because adding a number to itself doubles it.",
+       "model_a": "model-alpha", "model_b": "model-beta"} for i in range(1, 4)),
+]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}: {proc.stdout.read()}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"streamlit did not start at {url}")
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A running app with a pairwise project and one annotator; yields (url, token, db_path, stop)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
+    db_path = tmp_path / "e2e.duckdb"
+    data = tmp_path / "items.jsonl"
+    data.write_text("\n".join(json.dumps(item) for item in ITEMS))
+    conn = storage.connect(db_path)
+    project = create_project(conn, "e2e", ProjectConfig(task_type="pairwise", overlap=1, highlight_diff=True))
+    import_file(conn, project, data, mapping=ColumnMapping(model_a="model_a", model_b="model_b"))
+    _, token = add_annotator(conn, "ann")
+    conn.close()
+    port = free_port()
+    env = {**os.environ, storage.db.DB_ENV_VAR: str(db_path), "ANNOTATE_BASE_URL": f"http://127.0.0.1:{port}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+    def stop() -> None:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=20)
+
+    url = f"http://127.0.0.1:{port}"
+    wait_healthy(url, proc)
+    yield url, token, db_path, stop
+    stop()
+
+
+def settle(page) -> None:
+    """Wait until the script run finished and no stale element is left (keys go to live widgets)."""
+    from playwright.sync_api import expect
+    expect(page.locator("[data-test-script-state='notRunning']")).to_have_count(1, timeout=15_000)
+    expect(page.locator("[data-stale='true']")).to_have_count(0)
+
+
+def save_screenshot(page, tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    page.screenshot(path=str(path), full_page=True)
+    if folder := os.environ.get("ANNOTATE_TEST_OUTPUT"):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, Path(folder) / name)
+
+
+def test_keyboard_labeling_history_edit_and_hostile_text(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    url, token, db_path, stop = server
+    dialogs, errors = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{url}/?token={token}")
+
+        expect(page.get_by_text("Response A", exact=True)).to_be_visible(timeout=30_000)
+        expect(page.get_by_text("<script>window.__xss = 1; alert('script ran')</script>")).to_be_visible()
+        expect(page.get_by_text('<img src=x onerror="window.__xss = 2;', exact=False)).to_be_visible()
+        assert page.evaluate("window.__xss") is None
+        assert page.locator("main img[src='x']").count() == 0 and "token=" not in page.url
+        assert "model-alpha" not in page.content()
+        save_screenshot(page, tmp_path, "pairwise.png")
+        settle(page)
+        page.keyboard.press("d")
+        expect(page.locator(".stMarkdownColoredBackground").first).to_be_visible()
+        expect(page.get_by_text('<img src=x onerror="window.__xss = 2;', exact=False)).to_be_visible()
+        assert page.evaluate("window.__xss") is None and page.locator("main img[src='x']").count() == 0
+        save_screenshot(page, tmp_path, "pairwise-diff.png")
+
+        chosen = {"1": "A is much better", "3": "Tie", "5": "B is much better"}
+        for done, key in enumerate(chosen, start=1):
+            settle(page)
+            page.keyboard.press(key)
+            expect(page.locator("button[kind='primary']").filter(has_text=chosen[key])).to_have_count(1)
+            settle(page)
+            page.keyboard.press("Control+Enter")
+            expect(page.get_by_text(f"{done} of 4 done")).to_be_visible(timeout=15_000)
+        expect(page.get_by_text("What is 3 plus 3?")).to_be_visible()
+
+        page.get_by_role("link", name="My history").click()
+        expect(page.get_by_text("My recent labels")).to_be_visible()
+        expect(page.get_by_role("button", name="Edit")).to_have_count(3)
+        save_screenshot(page, tmp_path, "history.png")
+        page.get_by_role("button", name="Edit").last.click()
+        expect(page.get_by_text("Editing your label of item x0")).to_be_visible()
+        settle(page)
+        page.keyboard.press("2")
+        expect(page.locator("button[kind='primary']").filter(has_text="A is slightly better")).to_have_count(1)
+        settle(page)
+        page.get_by_role("button", name="Save edit").click()
+        expect(page.get_by_text("Editing your label")).to_have_count(0)
+        assert dialogs == [] and errors == []
+        browser.close()
+
+    stop()
+    conn = storage.connect(db_path)
+    events = storage.labels.label_events_frame(storage.cursor(conn), 1)
+    conn.close()
+    assert events["kind"].tolist() == ["label"] * 4
+    assert events["supersedes"].iloc[3] == events["event_id"].iloc[0]
+    assert events["external_id"].tolist() == ["x0", "q1", "q2", "x0"]
