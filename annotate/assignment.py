@@ -17,6 +17,7 @@ Nothing returned here names a model: the screens are blind.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -31,10 +32,13 @@ from annotate.errors import LabelError, NotFoundError
 from annotate.labels import canonical_values, edit_label, record_flag, record_label, record_skip
 from annotate.projects import Project
 from annotate.queue import cached_queue, get_queue
+from annotate.router import rerank_if_due
 
 DEFAULT_LEASE_SECONDS = 600
 HISTORY_LIMIT = 20
 _LOCK = threading.Lock()
+_RERANKING = threading.Lock()
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -128,7 +132,29 @@ def submit_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id
                                 both_bad=both_bad, justification=justification, confidence=confidence,
                                 seconds=seconds)
         _mark(conn, project, annotator_id, item_id, "label")
+    _rerank_in_background(conn, project)
     return event_id
+
+
+def _rerank_in_background(conn: duckdb.DuckDBPyConnection, project: Project) -> None:
+    """Let the router re-rank pending items if enough new labels arrived (online mode).
+
+    A re-rank refits the router (seconds on a large project), so it runs in a thread and never
+    delays the annotator's next item; at most one runs at a time, and a label arriving meanwhile
+    is counted by the next check.
+    """
+    if not _RERANKING.acquire(blocking=False):
+        return
+
+    def run() -> None:
+        try:
+            rerank_if_due(conn, project.name)
+        except Exception:  # a failed re-rank must not lose the label; the next submit retries
+            log.exception("Re-ranking project '%s' failed", project.name)
+        finally:
+            _RERANKING.release()
+
+    threading.Thread(target=run, name="rerank", daemon=True).start()
 
 
 def _mark(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int, kind: str) -> None:

@@ -46,3 +46,17 @@ def highlighted_markdown(segments: list[Segment], color: str = "orange") -> str:
         text = escape_markdown(token)
         parts.append(f":{color}-background[{text}]" if changed else text)
     return "".join(parts).replace("\n", "  \n")
+
+
+_CODE = re.compile(r"(```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]*`)", re.DOTALL)
+
+
+def item_markdown(text: str) -> str:
+    """Item text for st.markdown, with `$` outside code escaped.
+
+    Streamlit renders `$...$` as LaTeX, so two prices in a response ("$5 ... $10") would turn the
+    text between them into a formula. Inside code spans and fenced blocks a backslash would show,
+    and `$` is literal there anyway, so those parts are left alone.
+    """
+    parts = _CODE.split(text)
+    return "".join(part if i % 2 else part.replace("$", r"\$") for i, part in enumerate(parts))

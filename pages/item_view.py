@@ -9,7 +9,7 @@ import streamlit as st
 
 from annotate.assignment import Assignment
 from annotate.projects import Project
-from annotate.textdiff import diff_words, highlighted_markdown
+from annotate.textdiff import diff_words, highlighted_markdown, item_markdown
 
 SIDES = ("A", "B")
 
@@ -18,8 +18,8 @@ def show_prompt(item: Assignment) -> None:
     with st.container(border=True):
         st.caption("Prompt")
         if item.context:
-            st.markdown(item.context)
-        st.markdown(item.prompt)
+            st.markdown(item_markdown(item.context))
+        st.markdown(item_markdown(item.prompt))
 
 
 def _choose(key: str, value) -> None:
@@ -37,7 +37,7 @@ def toggle_button(label: str, key: str, shortcut: str, default: bool = False) ->
 def show_pairwise(project: Project, item: Assignment, form: str) -> dict:
     """Show A and B side by side and the scale; return the label fields chosen so far."""
     config, previous = project.config, item.previous
-    texts = item.responses
+    texts = [item_markdown(text) for text in item.responses]
     if config.highlight_diff and toggle_button("Highlight differences", f"diff-{form}", "D"):
         texts = [highlighted_markdown(side) for side in diff_words(*item.responses)]
     for column, side, text in zip(st.columns(2, gap="medium"), SIDES, texts):
@@ -67,13 +67,13 @@ def show_rubric(project: Project, item: Assignment, form: str) -> dict:
     """Show each response with a row of scores per criterion; return the label fields."""
     if item.reference:
         with st.expander("Reference answer"):
-            st.markdown(item.reference)
+            st.markdown(item_markdown(item.reference))
     previous = item.previous.get("values", {})
     values: dict[int, dict] = {}
     for idx, text in enumerate(item.responses):
         with st.container(border=True):
             st.markdown(f"**Response {idx + 1}**" if len(item.responses) > 1 else "**Response**")
-            st.markdown(text)
+            st.markdown(item_markdown(text))
         values[idx] = {}
         for criterion in project.config.criteria:
             scores = list(criterion.scores)

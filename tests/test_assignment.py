@@ -202,3 +202,9 @@ def test_labels_written_elsewhere_are_seen_by_the_queue(db, tmp_path):
     record_label(db, project, bob, other, {"overall": 0})  # not through assignment
     assignment.skip_item(db, project, ann, first.item_id, "cannot judge")
     assert assignment.next_item(db, project, ann) is None
+
+
+def test_dollar_signs_outside_code_are_escaped_so_prices_do_not_become_latex():
+    from annotate.textdiff import item_markdown
+    text = "It costs $5 or $10.\n```bash\necho $HOME\n```\nUse `$PATH` too, $3."
+    assert item_markdown(text) == "It costs \\$5 or \\$10.\n```bash\necho $HOME\n```\nUse `$PATH` too, \\$3."

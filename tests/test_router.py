@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
@@ -186,3 +187,17 @@ def test_embedding_cosine_is_cached_by_text(db):
     assert cosine[0] == pytest.approx(1.0, abs=1e-5) and cosine[1] < 0.5
     _, encoded = embed_texts(db, ["Paris is in France.", "The cat sat on the mat."])
     assert encoded == 0
+
+
+def test_labels_submitted_on_the_annotator_screen_trigger_online_reranking(db, synthetic):
+    from annotate.assignment import next_item, submit_label
+    apply_routing(db, "synthetic", "j1", "learned", Budget(fraction=0.5), every_n=3)
+    annotator, _ = add_annotator(db, "screen")
+    for _ in range(3):
+        item = next_item(db, synthetic, annotator["id"])
+        submit_label(db, synthetic, annotator["id"], item.item_id, {"overall": -1})
+    cur = storage.cursor(db)
+    deadline = time.time() + 60
+    while store.latest_routing_run(cur, synthetic.id)["kind"] != "rerank" and time.time() < deadline:
+        time.sleep(0.2)
+    assert store.latest_routing_run(cur, synthetic.id)["kind"] == "rerank"
