@@ -44,16 +44,90 @@ def judge_judgments(cur: duckdb.DuckDBPyConnection, project_id: int, judge_ids: 
         ORDER BY g.item_id, g.judge_id, g.id""", [project_id, [int(j) for j in judge_ids]]).df()
 
 
-def pair_texts(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
-    """One row per item of a pairwise project: item_id, external_id, prompt, context,
-    response_a, response_b, model_a, model_b (responses at index 0 and 1)."""
-    return cur.execute("""
-        SELECT i.id AS item_id, i.external_id, i.prompt, i.context,
-               a.text AS response_a, b.text AS response_b, a.model AS model_a, b.model AS model_b
-        FROM items i
-        JOIN responses a ON a.item_id = i.id AND a.idx = 0
-        JOIN responses b ON b.item_id = i.id AND b.idx = 1
-        WHERE i.project_id = ? ORDER BY i.id""", [project_id]).df()
+def current_labels(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
+    """Current human labels for aggregation: item_id, annotator_id, annotator, both_bad,
+    created_at, aspect, response_idx, value (one row per event, aspect and response).
+
+    The same rows as storage.labels.current_label_values with the columns aggregation needs; the
+    superseded events are removed with a hashed NOT IN instead of a correlated NOT EXISTS and
+    the rows travel through Arrow, which together make a million labels read in well under a
+    second instead of about ten.
+    """
+    return _frame(cur, """
+        SELECT e.item_id, e.annotator_id, a.name AS annotator, e.both_bad, e.created_at,
+               v.aspect, v.response_idx, v.value
+        FROM label_events e
+        JOIN label_values v ON v.event_id = e.id
+        JOIN annotators a ON a.id = e.annotator_id
+        WHERE e.project_id = ? AND e.kind = 'label'
+          AND e.id NOT IN (SELECT supersedes FROM label_events WHERE supersedes IS NOT NULL)
+        ORDER BY e.item_id, e.annotator_id, v.aspect, v.response_idx""", [project_id])
+
+
+def pair_texts(cur: duckdb.DuckDBPyConnection, project_id: int, pairs: pd.DataFrame,
+               with_responses: bool = False) -> pd.DataFrame:
+    """The texts of the given pairs, in their order.
+
+    Callers pass pairs in chunks of nearby item ids: the id range lets DuckDB skip the row
+    groups of other items (zone maps), so memory stays bounded by the chunk.
+
+    Args:
+        pairs: item_id and b_chosen (bool: the response at index 1 is the chosen one).
+        with_responses: also return response_a and response_b (index 0 and 1).
+
+    Returns:
+        id (external id), prompt, context, chosen, rejected, chosen_model, rejected_model
+        [, response_a, response_b].
+    """
+    pairs = pd.DataFrame({"item_id": pairs["item_id"].to_numpy(), "b_chosen": pairs["b_chosen"].to_numpy(),
+                          "row": range(len(pairs))})
+    low, high = (int(pairs["item_id"].min()), int(pairs["item_id"].max())) if len(pairs) else (0, -1)
+    extra = ", a.text AS response_a, b.text AS response_b" if with_responses else ""
+    return _frame(cur, f"""
+            SELECT i.external_id AS id, i.prompt, i.context,
+                   CASE WHEN p.b_chosen THEN b.text ELSE a.text END AS chosen,
+                   CASE WHEN p.b_chosen THEN a.text ELSE b.text END AS rejected,
+                   CASE WHEN p.b_chosen THEN b.model ELSE a.model END AS chosen_model,
+                   CASE WHEN p.b_chosen THEN a.model ELSE b.model END AS rejected_model{extra}
+            FROM export_pairs p
+            JOIN items i ON i.id = p.item_id AND i.project_id = $project
+            JOIN responses a ON a.item_id = i.id AND a.idx = 0
+            JOIN responses b ON b.item_id = i.id AND b.idx = 1
+            WHERE i.id BETWEEN $low AND $high AND a.item_id BETWEEN $low AND $high
+              AND b.item_id BETWEEN $low AND $high
+            ORDER BY p.row""", {"project": project_id, "low": low, "high": high}, {"export_pairs": pairs})
+
+
+def _frame(cur: duckdb.DuckDBPyConnection, sql: str, params: list | dict,
+           tables: dict[str, pd.DataFrame] | None = None) -> pd.DataFrame:
+    """A query's rows as a DataFrame through Arrow: text stays in Arrow buffers instead of one
+    Python str per cell (what makes `.df()` slow on large text columns).
+
+    The query runs on its own short-lived cursor: a relation's Arrow output there is not copied
+    again, and a result another caller left half-read on `cur` does not block it.
+    """
+    reader = cur.cursor()
+    try:
+        reader.sql("SET TimeZone = 'UTC'")
+        for name, frame in (tables or {}).items():
+            reader.register(name, frame)
+        return reader.sql(sql, params=params).to_arrow_table().to_pandas()
+    finally:
+        reader.close()
+
+
+def write_text_rows(cur: duckdb.DuckDBPyConnection, rows: pd.DataFrame, path: str, file_format: str,
+                    header: bool = True) -> None:
+    """Write rows to `path` as JSON lines ('json') or CSV ('csv', with a header row when
+    `header`) with DuckDB's writers: several times faster than pandas' on Arrow-backed text,
+    NaN written as null (JSON) or an empty cell (CSV), nested lists as JSON arrays."""
+    options = {"json": "FORMAT json", "csv": f"FORMAT csv, HEADER {'true' if header else 'false'}"}[file_format]
+    writer = cur.cursor()
+    try:
+        writer.register("export_rows", rows)
+        writer.execute(f"COPY export_rows TO ? ({options})", [str(path)])
+    finally:
+        writer.close()
 
 
 def count_items(cur: duckdb.DuckDBPyConnection, project_id: int) -> int:

@@ -1,0 +1,57 @@
+"""Researcher: export a project's labels with filters; preview, counts and a download."""
+from datetime import datetime, time, timedelta
+
+import streamlit as st
+
+from annotate import aggregate, annotators, export
+from annotate.errors import AnnotateError
+from pages import session
+
+session.require_role("researcher")
+conn = session.get_conn()
+project = session.require_project(conn)
+
+st.header(f"Export: {project.name}")
+other_kinds = {"pairwise": ("rubric",), "rubric": ("dpo", "helpsteer2")}[project.task_type]
+kinds = [k for k in export.KINDS if k not in other_kinds]
+is_pairwise = project.task_type == "pairwise"
+methods = aggregate.PAIRWISE_METHODS if is_pairwise else aggregate.RUBRIC_METHODS
+
+with st.form("export"):
+    left, middle, right = st.columns(3)
+    kind = left.selectbox("Table", kinds, help="dpo: preference pairs; helpsteer2: binarized + strength -3..3; "
+                                               "rubric: one row per response; events/judgments: every raw row")
+    file_format = middle.selectbox("File format", export.FILE_FORMATS)
+    method = right.selectbox("Aggregation of human labels", methods)
+    min_agreement = left.slider("Minimum agreement (0 = off)", 0.0, 1.0, 0.0, 0.05)
+    sources = middle.multiselect("Sources", export.SOURCES, placeholder="All sources")
+    aspects = right.multiselect("Aspects / criteria", project.config.aspect_names, placeholder="All")
+    people = annotators.list_annotators(conn)["name"].tolist()
+    chosen_people = left.multiselect("Annotators", people, placeholder="All annotators")
+    dates = middle.date_input("Labels created between", value=(), help="Leave empty for all dates (UTC)")
+    judge = right.selectbox("Fallback judge for unlabeled items", aggregate.project_judges(conn, project),
+                            index=None, placeholder="None")
+    exclude_ties = left.checkbox("Exclude ties", disabled=not is_pairwise)
+    exclude_both_bad = middle.checkbox("Exclude both-bad", disabled=not is_pairwise)
+    submitted = st.form_submit_button("Build export", type="primary")
+
+if not submitted:
+    st.stop()
+since, until = (None, None)
+if len(dates) == 2:  # the whole last day counts
+    since, until = datetime.combine(dates[0], time()), datetime.combine(dates[1] + timedelta(days=1), time())
+filters = export.ExportFilters(min_agreement=min_agreement or None, exclude_ties=exclude_ties,
+                               exclude_both_bad=exclude_both_bad, sources=tuple(sources), aspects=tuple(aspects),
+                               since=since, until=until, annotators=tuple(chosen_people))
+try:
+    result = export.build_export(conn, project.name, kind, filters, method=method, judge=judge)
+except AnnotateError as exc:
+    st.error(str(exc))
+    st.stop()
+
+st.subheader("Counts after each filter")
+st.dataframe([{"step": step, "rows": n} for step, n in result.counts.items()], hide_index=True)
+st.subheader(f"Preview (first 20 of {len(result.rows)} rows)")
+st.dataframe(result.rows.head(20), hide_index=True, width="stretch")
+st.download_button(f"Download {kind}.{file_format}", export.export_bytes(conn, result, file_format),
+                   file_name=f"{project.name}-{kind}.{file_format}", type="primary", icon=":material/download:")
