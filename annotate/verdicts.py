@@ -19,16 +19,18 @@ COLUMNS = ["item_id", "judge_id", "judge", "p_a", "p_tie", "p_b", "verdict", "n_
 
 def judgment_probs(judgments: pd.DataFrame) -> np.ndarray:
     """[P(A), P(tie), P(B)] per judgment row (one-hot of the verdict when probs are missing,
-    NaN for unparsed rows)."""
+    NaN for unparsed rows). Vectorised: only rows that carry probabilities are visited."""
     out = np.full((len(judgments), 3), np.nan)
-    for row, (probs, verdict, parsed) in enumerate(zip(judgments["probs"], judgments["verdict"],
-                                                       judgments["is_parsed"])):
-        if not parsed:
-            continue
-        if isinstance(probs, (list, np.ndarray)) and len(probs) == 3 and not np.any(pd.isna(probs)):
+    parsed = judgments["is_parsed"].to_numpy(dtype=bool)
+    position = pd.Index(list(CLASSES)).get_indexer(judgments["verdict"].astype(object))
+    onehot = parsed & (position >= 0)
+    rows = np.flatnonzero(onehot)
+    out[rows] = 0.0
+    out[rows, position[onehot]] = 1.0
+    for row in np.flatnonzero(parsed & judgments["probs"].notna().to_numpy()):
+        probs = judgments["probs"].iat[row]
+        if len(probs) == 3 and not np.any(pd.isna(probs)):
             out[row] = np.asarray(probs, dtype=float)
-        elif verdict in CLASSES:
-            out[row] = np.eye(3)[CLASSES.index(verdict)]
     return out
 
 
@@ -40,22 +42,22 @@ def combined_verdicts(judgments: pd.DataFrame, aspect: str = "overall") -> pd.Da
             presented_order, verdict, probs, is_parsed).
 
     Returns:
-        COLUMNS; verdict is None and probabilities NaN when no judgment of the item parsed.
+        COLUMNS; verdict is missing (NA) and probabilities NaN when no judgment of the item parsed.
     """
     frame = judgments[(judgments["aspect"] == aspect) & judgments["response_idx"].isna()].copy()
     if frame.empty:
         return pd.DataFrame(columns=COLUMNS)
-    probs = judgment_probs(frame)
-    frame[["p_a", "p_tie", "p_b"]] = probs
+    frame[["p_a", "p_tie", "p_b"]] = judgment_probs(frame)
     grouped = frame.groupby(["item_id", "judge_id", "judge"], sort=True)
     out = grouped[["p_a", "p_tie", "p_b"]].mean().reset_index()
     out["n_judgments"] = grouped.size().to_numpy()
     out["n_parsed"] = grouped["is_parsed"].sum().to_numpy().astype(int)
     parsed = frame[frame["is_parsed"]]
-    flips = parsed.groupby(["item_id", "judge_id"])["verdict"].nunique() > 1
-    out["is_inconsistent"] = [bool(flips.get((i, j), False)) for i, j in zip(out["item_id"], out["judge_id"])]
-    p = np.nan_to_num(out[["p_a", "p_tie", "p_b"]].to_numpy(), nan=-1.0)
-    top = np.sort(p, axis=1)
-    out["verdict"] = [None if row[0] < 0 else ("tie" if t[-1] == t[-2] else CLASSES[int(np.argmax(row))])
-                      for row, t in zip(p, top)]
+    flips = (parsed.groupby(["item_id", "judge_id"])["verdict"].nunique() > 1).rename("is_inconsistent")
+    out = out.merge(flips.reset_index(), on=["item_id", "judge_id"], how="left")
+    out["is_inconsistent"] = out["is_inconsistent"].fillna(False).astype(bool)
+    filled = np.nan_to_num(out[["p_a", "p_tie", "p_b"]].to_numpy(), nan=-1.0)
+    top = np.sort(filled, axis=1)
+    best = np.asarray(CLASSES, dtype=object)[filled.argmax(axis=1)]
+    out["verdict"] = np.where(filled[:, 0] < 0, None, np.where(top[:, -1] == top[:, -2], "tie", best))
     return out[COLUMNS]

@@ -41,15 +41,16 @@ def slice_labels(cur: duckdb.DuckDBPyConnection, project_id: int, aspect: str, *
     Columns: item_id, annotator_id, annotator, response_idx, value, presented_order, seconds.
     """
     return cur.execute(f"""
-        SELECT e.item_id, e.annotator_id, a.name AS annotator, v.response_idx, v.value,
-               e.presented_order, e.seconds
-        FROM label_events e
-        JOIN label_values v ON v.event_id = e.id
-        JOIN items i ON i.id = e.item_id
-        JOIN annotators a ON a.id = e.annotator_id
-        WHERE {_SLICE} AND e.kind = 'label' AND v.aspect = $aspect
-          AND NOT EXISTS (SELECT 1 FROM label_events s WHERE s.supersedes = e.id)
-        ORDER BY e.item_id, a.name, v.response_idx""",
+        WITH current AS (
+            SELECT e.item_id, e.annotator_id, e.presented_order, e.seconds, unnest(e.values_list) AS v
+            FROM label_events e JOIN items i ON i.id = e.item_id
+            WHERE {_SLICE} AND e.project_id = $p AND e.kind = 'label'
+              AND e.id NOT IN (SELECT supersedes FROM label_events WHERE supersedes IS NOT NULL))
+        SELECT c.item_id, c.annotator_id, a.name AS annotator, c.v.response_idx AS response_idx,
+               c.v.value AS value, c.presented_order, c.seconds
+        FROM current c JOIN annotators a ON a.id = c.annotator_id
+        WHERE c.v.aspect = $aspect
+        ORDER BY c.item_id, a.name, c.v.response_idx""",
                        _params(project_id, metadata_key, metadata_value, calibration_only,
                                aspect=aspect)).df()
 
@@ -87,14 +88,14 @@ def annotator_event_counts(cur: duckdb.DuckDBPyConnection, project_id: int, *,
     label events), skips, flags (events), skipped_items and flagged_items (distinct items)."""
     return cur.execute(f"""
         SELECT e.annotator_id, a.name AS annotator,
-               count(*) FILTER (WHERE e.kind = 'label' AND NOT EXISTS
-                   (SELECT 1 FROM label_events s WHERE s.supersedes = e.id)) AS labels,
+               count(*) FILTER (WHERE e.kind = 'label' AND e.id NOT IN
+                   (SELECT supersedes FROM label_events WHERE supersedes IS NOT NULL)) AS labels,
                count(*) FILTER (WHERE e.kind = 'skip') AS skips,
                count(*) FILTER (WHERE e.kind = 'flag') AS flags,
                count(DISTINCT e.item_id) FILTER (WHERE e.kind = 'skip') AS skipped_items,
                count(DISTINCT e.item_id) FILTER (WHERE e.kind = 'flag') AS flagged_items
         FROM label_events e JOIN annotators a ON a.id = e.annotator_id JOIN items i ON i.id = e.item_id
-        WHERE {_SLICE} GROUP BY ALL ORDER BY a.name""",
+        WHERE {_SLICE} AND e.project_id = $p GROUP BY ALL ORDER BY a.name""",
                        _params(project_id, metadata_key, metadata_value, calibration_only)).df()
 
 

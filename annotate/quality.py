@@ -1,0 +1,50 @@
+"""Per-annotator quality: agreement with the others, speed, skips and flags.
+
+Agreement is each annotator's label against the strict majority of the *other* annotators of the
+same item (leave-one-out, the same comparison as the human ceiling in annotate.report), under
+the report's tie policy; items where the others have no strict majority do not count.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from annotate.agreement import kappa_from_blocks, leave_one_out_blocks, percent_from_blocks
+
+COLUMNS = ["annotator", "labels", "loo_n", "loo_agreement", "loo_kappa", "median_seconds", "skips", "flags",
+           "skip_rate", "flag_rate", "tie_policy"]
+
+
+def annotator_quality(codes: pd.DataFrame, labels: pd.DataFrame, events: pd.DataFrame,
+                      tie_policy: str) -> pd.DataFrame:
+    """One row per annotator.
+
+    Args:
+        codes: items x annotators, codes in {-1, 0, 1}, NaN where missing.
+        labels: annotator, seconds (time on the item as recorded with the label; may be NaN).
+        events: annotator, labels, skipped_items, flagged_items (storage.analysis.annotator_event_counts).
+
+    Returns:
+        COLUMNS. skip_rate = skipped items / (labels + skipped items), the share of the items the
+        annotator opened and left; flag_rate = flagged items / (labels + skipped items).
+        median_seconds is the median over labels with a recorded time.
+    """
+    _, per_rater = leave_one_out_blocks(codes.to_numpy(dtype=float))
+    agreement, n = percent_from_blocks(per_rater, tie_policy)
+    kappa = kappa_from_blocks(per_rater, tie_policy)
+    loo = pd.DataFrame({"annotator": pd.Series(list(codes.columns), dtype=object), "loo_n": n.astype(int),
+                        "loo_agreement": agreement, "loo_kappa": kappa})
+    seconds = labels.groupby("annotator")["seconds"].median().rename("median_seconds")
+    seconds.index = seconds.index.astype(object)
+    counts = events.rename(columns={"skipped_items": "skipped", "flagged_items": "flagged"})
+    counts = counts[["annotator", "labels", "skipped", "flagged"]].astype({"annotator": object})
+    frame = counts.merge(loo, on="annotator", how="outer")
+    frame = frame.merge(seconds, left_on="annotator", right_index=True, how="left")
+    frame[["labels", "skipped", "flagged", "loo_n"]] = frame[["labels", "skipped", "flagged", "loo_n"]].fillna(0)
+    opened = frame["labels"] + frame["skipped"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        frame["skip_rate"] = np.where(opened > 0, frame["skipped"] / opened.where(opened > 0, 1), np.nan)
+        frame["flag_rate"] = np.where(opened > 0, frame["flagged"] / opened.where(opened > 0, 1), np.nan)
+    frame = frame.rename(columns={"skipped": "skips", "flagged": "flags"})
+    frame["tie_policy"] = tie_policy
+    return frame[COLUMNS].sort_values("annotator").reset_index(drop=True)

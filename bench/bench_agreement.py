@@ -1,0 +1,117 @@
+"""Benchmark the agreement report: 100K items, 5 annotators, 2 judges (about 700K label rows).
+
+Synthetic data (each annotator and judge agrees with a hidden truth with some probability) are
+bulk-inserted through the storage functions; then we time the full report without bootstrap
+and 1000 bootstrap resamples of the agreement table. Targets: report < 5 s, bootstrap < 30 s.
+
+Run: python bench/bench_agreement.py [--items 100000] [--boot 1000]
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import storage  # noqa: E402
+from storage import annotators as annotator_store, items as item_store, judgments as judgment_store  # noqa: E402
+from storage import analysis, labels as label_store  # noqa: E402
+from annotate.bias import verdict_codes  # noqa: E402
+from annotate.config import ProjectConfig  # noqa: E402
+from annotate.projects import create_project  # noqa: E402
+from annotate.report import ReportFilters, agreement_table, build_report, wide_codes  # noqa: E402
+from annotate.verdicts import combined_verdicts  # noqa: E402
+
+MODELS = ["m1", "m2", "m3", "m4", "m5", "m6"]
+
+
+def populate(conn, n_items: int, n_humans: int, seed: int) -> None:
+    """Insert the project, items, responses, human labels and judge verdicts in bulk."""
+    rng = np.random.default_rng(seed)
+    project = create_project(conn, "bench", ProjectConfig(task_type="pairwise"))
+    ids = [f"i{k}" for k in range(n_items)]
+    items = pd.DataFrame({"external_id": ids, "prompt": "p", "context": None, "reference": None,
+                          "metadata": [f'{{"split": "{s}"}}' for s in rng.choice(["a", "b"], n_items)]})
+    pair = rng.choice(len(MODELS), (n_items, 2), replace=True)
+    pair[:, 1] = (pair[:, 0] + 1 + rng.integers(0, len(MODELS) - 1, n_items)) % len(MODELS)
+    responses = pd.DataFrame({"external_id": np.repeat(ids, 2), "idx": np.tile([0, 1], n_items),
+                              "text": ["x" * int(n) for n in rng.integers(10, 200, 2 * n_items)],
+                              "model": np.array(MODELS)[pair.ravel()]})
+    id_map = storage.write(conn, lambda c: item_store.insert_items(c, project.id, items, responses))
+    item_ids = np.array([id_map[e] for e in ids])
+    truth = rng.choice([-2, -1, 0, 1, 2], n_items, p=[0.3, 0.15, 0.1, 0.15, 0.3])
+    people = storage.write(conn, lambda c: [annotator_store.insert_annotator(c, f"bench-{k}", "annotator", None)
+                                            for k in range(n_humans)])
+    events, values = [], []
+    for person in people:
+        noisy = np.where(rng.random(n_items) < 0.8, truth, rng.choice([-2, -1, 0, 1, 2], n_items))
+        key = person * n_items + np.arange(n_items)
+        events.append(pd.DataFrame({"key": key, "project_id": project.id, "item_id": item_ids,
+                                    "annotator_id": person, "kind": "label", "both_bad": False,
+                                    "seconds": rng.gamma(2, 15, n_items), "source": "bench",
+                                    "presented_order": rng.choice(["AB", "BA"], n_items)}))
+        values.append(pd.DataFrame({"key": key, "aspect": "overall", "response_idx": None,
+                                    "value": noisy.astype(float)}))
+    storage.write(conn, lambda c: label_store.insert_label_events(c, pd.concat(events), pd.concat(values)))
+    rows = []
+    for name, accuracy in (("judge-good", 0.75), ("judge-weak", 0.6)):
+        judge_id = storage.write(conn, lambda c: judgment_store.get_or_create_judge(
+            c, name, "external", "{}", f"bench-{name}", None))
+        guess = np.where(rng.random(n_items) < accuracy, np.sign(truth), rng.integers(-1, 2, n_items))
+        rows.append(pd.DataFrame({"judge_id": judge_id, "item_id": item_ids, "aspect": "overall",
+                                  "presented_order": rng.choice(["AB", "BA"], n_items),
+                                  "verdict": np.array(["A", "tie", "B"])[guess + 1], "is_parsed": True,
+                                  "source": "bench"}))
+    storage.write(conn, lambda c: judgment_store.insert_judgments(c, pd.concat(rows, ignore_index=True)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--items", type=int, default=100_000)
+    parser.add_argument("--humans", type=int, default=5)
+    parser.add_argument("--boot", type=int, default=1000)
+    args = parser.parse_args()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        conn = storage.connect(Path(tmp) / "bench.duckdb")
+        start = time.perf_counter()
+        populate(conn, args.items, args.humans, seed=0)
+        results.append(("insert (bulk, storage functions)", time.perf_counter() - start, ""))
+        start = time.perf_counter()
+        report = build_report(conn, "bench", ReportFilters(n_boot=0))
+        results.append(("full report, no bootstrap", time.perf_counter() - start, "target < 5 s"))
+        humans, judges = _codes(conn)
+        start = time.perf_counter()
+        table, _ = agreement_table(humans, judges, "with_ties", args.boot, seed=0)
+        results.append((f"agreement table, {args.boot} bootstrap resamples", time.perf_counter() - start,
+                        "target < 30 s"))
+        label_rows = report.overview["human_labels"] + sum(report.overview["judge_verdicts"].values())
+        conn.close()
+    print(f"\n{args.items} items, {args.humans} annotators, 2 judges: {label_rows} label rows\n")
+    print(f"{'step':<45} {'seconds':>8}  note")
+    for step, seconds, note in results:
+        print(f"{step:<45} {seconds:>8.2f}  {note}")
+    print("\n" + table[["rater", "majority_agreement", "majority_agreement_lo", "majority_agreement_hi"]]
+          .to_string(index=False))
+
+
+def _codes(conn) -> tuple[np.ndarray, pd.DataFrame]:
+    """The inputs of the agreement table (loaded outside the bootstrap timing)."""
+    cur = storage.cursor(conn)
+    project_id = storage.projects.get_project(cur, "bench")["id"]
+    items = analysis.slice_items(cur, project_id)["item_id"].to_numpy()
+    labels = analysis.slice_labels(cur, project_id, "overall")
+    verdicts = combined_verdicts(analysis.slice_judgments(cur, project_id, "overall"))
+    humans = wide_codes(items, labels["item_id"], labels["annotator"], np.sign(labels["value"].to_numpy()))
+    judges = wide_codes(items, verdicts["item_id"], verdicts["judge"], verdict_codes(verdicts["verdict"]))
+    return humans.to_numpy(), judges
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Agreement statistics: published numbers, MT-Bench semantics and defined edge cases."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from annotate import agreement as ag
+from annotate.errors import AnnotateError
+
+nan = np.nan
+# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", section C: 4 observers x 12
+# units with missing values (also the example in the `krippendorff` package's tests).
+KRIPPENDORFF_2011 = np.array([
+    [1, 2, 3, 3, 2, 1, 4, 1, 2, nan, nan, nan],
+    [1, 2, 3, 3, 2, 2, 4, 1, 2, 5, nan, 3],
+    [nan, 3, 3, 3, 2, 3, 4, 2, 2, 5, 1, nan],
+    [1, 2, 3, 3, 2, 4, 4, 1, 2, 5, 1, nan],
+])
+
+
+@pytest.mark.parametrize("level, published", [("nominal", 0.743), ("ordinal", 0.815), ("interval", 0.849),
+                                              ("ratio", 0.797)])
+def test_krippendorff_alpha_reproduces_the_2011_worked_example(level, published):
+    result = ag.krippendorff_alpha(KRIPPENDORFF_2011, level)
+    assert result["reason"] is None
+    assert result["alpha"] == pytest.approx(published, abs=5e-4)
+    assert result["n_units"] == 11  # unit 12 has a single value and is not pairable
+
+
+def test_fleiss_kappa_reproduces_the_worked_example():
+    # Fleiss (1971) style worked example (10 subjects, 14 raters, 5 categories) from Wikipedia's
+    # "Fleiss' kappa" article: kappa = 0.210.
+    counts = np.array([[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
+                       [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]])
+    assert ag.fleiss_kappa(counts)["kappa"] == pytest.approx(0.210, abs=5e-4)
+
+
+@pytest.mark.parametrize("weights", ["unweighted", "linear", "quadratic"])
+def test_kappa_from_blocks_equals_sklearn(weights):
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(-1, 2, 400), rng.integers(-1, 2, 400)
+    b[:250] = a[:250]
+    conf = ag.versus_blocks(a, b).sum(axis=0)
+    expected = cohen_kappa_score(a, b, weights=None if weights == "unweighted" else weights)
+    assert float(ag.kappa_from_blocks(conf, "with_ties", weights)) == pytest.approx(expected, abs=1e-12)
+
+
+def test_mtbench_with_ties_counts_a_tie_as_agreement_and_pairs_distinct_raters_only():
+    # Item 1: A, A, tie -> 3 pairs, 1 agreeing. Item 2: tie, tie -> 1 pair, agreeing.
+    # Item 3: one rater -> no pair (a rater is never compared with itself).
+    codes = np.array([[-1, -1, 0], [0, 0, nan], [1, nan, nan]])
+    result = ag.percent_agreement(codes, "with_ties")
+    assert (result["n_pairs"], result["n_items"]) == (4, 2)
+    assert result["agreement"] == pytest.approx(2 / 4)
+    assert result["tie_policy"] == "with_ties"
+
+
+def test_mtbench_without_ties_drops_every_pair_with_a_tie():
+    codes = np.array([[-1, -1, 0], [0, 0, nan], [1, -1, 0]])
+    result = ag.percent_agreement(codes, "without_ties")
+    # Item 1 keeps (A, A); item 2 keeps nothing; item 3 keeps (B, A).
+    assert (result["n_pairs"], result["n_items"], result["agreement"]) == (2, 2, 0.5)
+    assert result["tie_policy"] == "without_ties"
+
+
+def test_judge_against_every_human_follows_mtbench_pairs():
+    judge = np.array([-1, 0])
+    counts = ag.category_counts(np.array([[-1, 1, 0], [0, 0, -1]]))
+    conf = ag.versus_raters_blocks(judge, counts).sum(axis=0)
+    assert ag.percent_from_blocks(conf, "with_ties")[0] == pytest.approx(3 / 6)
+    # Without ties only (A vs A) and (A vs B) on item 1 remain.
+    assert ag.percent_from_blocks(conf, "without_ties")[0] == pytest.approx(1 / 2)
+
+
+def test_strict_majority_leaves_out_items_where_all_raters_differ():
+    counts = ag.category_counts(np.array([[-1, 0, 1], [1, 1, 0], [-1, 1, nan], [nan, nan, nan]]))
+    assert np.array_equal(ag.strict_majority(counts), [nan, 1, nan, nan], equal_nan=True)
+
+
+def test_leave_one_out_compares_each_rater_with_the_others_majority():
+    blocks, per_rater = ag.leave_one_out_blocks(np.array([[-1, -1, 1]]))
+    # Raters 1 and 2 see others {A, B}: no majority. Rater 3 (B) sees {A, A}: disagrees.
+    assert blocks.sum() == 1 and blocks[0, 2, 0] == 1
+    assert per_rater[2].sum() == 1 and per_rater[:2].sum() == 0
+
+
+def test_kappa_is_undefined_with_a_reason_when_both_raters_use_one_category():
+    table = ag.rater_pair_table(pd.DataFrame({"x": [1.0, 1.0], "y": [1.0, 1.0]}), "with_ties")
+    assert np.isnan(table["kappa"].iloc[0]) and table["agreement"].iloc[0] == 1.0
+    assert "one and the same category" in table["reason"].iloc[0]
+
+
+def test_pairs_without_common_items_give_a_reason():
+    table = ag.rater_pair_table(pd.DataFrame({"x": [1.0, nan], "y": [nan, 0.0]}), "without_ties")
+    assert table["n"].iloc[0] == 0 and np.isnan(table["agreement"].iloc[0])
+    assert table["reason"].iloc[0] == "no comparisons without a tie"
+
+
+def test_alpha_and_fleiss_edge_cases_return_reasons():
+    same = ag.krippendorff_alpha(np.array([[1.0, 1.0], [1.0, 1.0]]), "nominal")
+    assert np.isnan(same["alpha"]) and "same" in same["reason"]
+    lonely = ag.krippendorff_alpha(np.array([[1.0, nan], [nan, 2.0]]), "interval")
+    assert lonely["n_units"] == 0 and "two or more" in lonely["reason"]
+    signed = ag.krippendorff_alpha(np.array([[-1.0, 1.0], [-1.0, 1.0]]), "ratio")
+    assert np.isnan(signed["alpha"]) and "ratio" in signed["reason"]
+    assert ag.fleiss_kappa(np.array([[1, 0, 0]]))["reason"] == "no item has two or more raters"
+    assert "one category" in ag.fleiss_kappa(np.array([[2, 0, 0], [3, 0, 0]]))["reason"]
+
+
+def test_correlations_at_least_three_pairs_and_not_constant():
+    table = ag.correlations([1, 2, 3, 4], [2, 4, 6, 9]).set_index("method")
+    assert table.loc["pearson", "r"] == pytest.approx(np.corrcoef([1, 2, 3, 4], [2, 4, 6, 9])[0, 1])
+    assert table.loc["spearman", "r"] == pytest.approx(1.0) and table.loc["kendall", "r"] == pytest.approx(1.0)
+    assert ag.correlations([1, 2], [1, 2])["reason"].iloc[0] == "2 pairs; at least 3 are needed"
+    assert ag.correlations([1, 1, 1], [1, 2, 3])["reason"].iloc[0] == "one of the series is constant"
+
+
+def test_bootstrap_is_reproducible_with_a_seed_and_resamples_whole_items():
+    per_item = np.array([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]])
+    first = ag.bootstrap_sums(per_item, 20, seed=7)
+    assert np.array_equal(first, ag.bootstrap_sums(per_item, 20, seed=7))
+    assert not np.array_equal(first, ag.bootstrap_sums(per_item, 20, seed=8))
+    # Each resample takes 3 whole items: column 2 is always column 1 plus 3 (one per item).
+    assert np.allclose(first[:, 1] - first[:, 0], 3.0)
+
+
+def test_bootstrap_of_few_item_patterns_draws_n_items_around_the_full_sum():
+    # 1000 items with 2 distinct rows: the pooled (multinomial) path.
+    per_item = np.repeat(np.array([[1.0, 1.0], [1.0, 0.0]]), [300, 700], axis=0)
+    sums = ag.bootstrap_sums(per_item, 2000, seed=1)
+    assert np.array_equal(sums, ag.bootstrap_sums(per_item, 2000, seed=1))
+    assert np.all(sums[:, 0] == 1000)  # every resample has n items
+    assert sums[:, 1].mean() == pytest.approx(300, abs=2)
+    assert sums[:, 1].std() == pytest.approx(np.sqrt(1000 * 0.3 * 0.7), rel=0.1)  # binomial spread
+
+
+def test_unknown_tie_policy_is_an_error():
+    with pytest.raises(AnnotateError, match="Unknown tie policy 'sometimes'"):
+        ag.percent_agreement(np.array([[1.0, 1.0]]), "sometimes")
