@@ -132,6 +132,12 @@ def request_cancel(cur: duckdb.DuckDBPyConnection, run_id: int) -> None:
     cur.execute("UPDATE judge_runs SET cancel_requested = true WHERE id = ?", [int(run_id)])
 
 
+def is_cancel_requested(cur: duckdb.DuckDBPyConnection, run_id: int) -> bool:
+    """Whether someone asked the run to stop (the cheap check a run makes before each batch)."""
+    row = cur.execute("SELECT cancel_requested FROM judge_runs WHERE id = ?", [int(run_id)]).fetchone()
+    return bool(row and row[0])
+
+
 def get_run(cur: duckdb.DuckDBPyConnection, run_id: int) -> dict | None:
     """One run as a dict with RUN_COLUMNS, or None."""
     frame = _runs(cur, "r.id = $x", int(run_id))
