@@ -28,6 +28,7 @@ RESEARCHER_PAGES: list = [
 ]
 ADMIN_PAGES = [
     st.Page("pages/admin.py", title="Annotators", icon=":material/group:"),
+    st.Page("pages/projects.py", title="Projects", icon=":material/folder_open:"),
 ]
 
 

@@ -7,6 +7,7 @@ values when B was shown on the left.
 """
 from __future__ import annotations
 
+import threading
 from typing import Mapping
 
 import duckdb
@@ -17,6 +18,7 @@ from annotate.errors import LabelError, NotFoundError
 from annotate.projects import Project
 
 ORDERS = ("AB", "BA")
+_ANNOTATOR_LOCKS = [threading.Lock() for _ in range(64)]
 
 
 def canonical_values(values: Mapping[str, int], presented_order: str) -> dict[str, int]:
@@ -66,21 +68,26 @@ def record_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id
 
 
 def _insert(conn: duckdb.DuckDBPyConnection, project: Project, event: dict, rows: list) -> int:
-    """Insert with the store's checks in the same statement; explain a refusal precisely."""
-    event_id = storage.write(conn, lambda c: store.insert_label_event(c, event, rows), transaction=False)
-    if event_id is not None:
-        return event_id
-    context = store.label_context(storage.cursor(conn), event["annotator_id"], event["item_id"])
-    if context["item_project_id"] != project.id:
-        raise NotFoundError(f"No item {event['item_id']} in project '{project.name}'")
-    if not context["is_active"]:
-        raise NotFoundError(f"No active annotator {event['annotator_id']}")
-    current, supersedes = context["current_event_id"], event["supersedes"]
-    if supersedes is None:
-        raise LabelError(f"Annotator {event['annotator_id']} already labeled item {event['item_id']}; "
-                         f"edit event {current} instead")
-    raise LabelError(f"Event {supersedes} is not the annotator's current label of item {event['item_id']} "
-                     f"(the current one is {current}); it cannot be edited")
+    """Check the item, the annotator and the label chain, then insert; explain a refusal precisely.
+
+    DuckDB lets one process write the file, so a lock per annotator (striped) makes "check, then
+    insert" atomic: the same annotator cannot slip a second label on an item between the two.
+    """
+    with _ANNOTATOR_LOCKS[event["annotator_id"] % len(_ANNOTATOR_LOCKS)]:
+        context = store.label_context(storage.cursor(conn), event["annotator_id"], event["item_id"], draw_id=True)
+        if context["item_project_id"] != project.id:
+            raise NotFoundError(f"No item {event['item_id']} in project '{project.name}'")
+        if not context["is_active"]:
+            raise NotFoundError(f"No active annotator {event['annotator_id']}")
+        current, supersedes = context["current_event_id"], event.get("supersedes")
+        if event["kind"] == "label" and current != supersedes:
+            if supersedes is None:
+                raise LabelError(f"Annotator {event['annotator_id']} already labeled item {event['item_id']}; "
+                                 f"edit event {current} instead")
+            raise LabelError(f"Event {supersedes} is not the annotator's current label of item "
+                             f"{event['item_id']} (the current one is {current}); it cannot be edited")
+        event = event | {"id": context["new_id"]}
+        return storage.write(conn, lambda c: store.insert_label_event(c, event, rows), transaction=False)
 
 
 def edit_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, event_id: int,

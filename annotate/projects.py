@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import duckdb
+import pandas as pd
 
 import storage
 from storage import projects as store
@@ -62,3 +63,13 @@ def project_status(conn: duckdb.DuckDBPyConnection, name: str) -> dict:
     project = get_project(conn, name)
     return {"project": name, "task_type": project.task_type,
             **store.project_counts(storage.cursor(conn), project.id)}
+
+
+def list_project_status(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """One row per project: project, task_type, items, human_labels, judge_labels, annotators,
+    skips, flags."""
+    cur = storage.cursor(conn)
+    rows = [{"project": p.name, "task_type": p.task_type, **store.project_counts(cur, int(p.id))}
+            for p in store.list_projects(cur).itertuples()]
+    return pd.DataFrame(rows, columns=["project", "task_type", "items", "human_labels", "judge_labels",
+                                       "annotators", "skips", "flags"])

@@ -21,40 +21,37 @@ def _values_param(values: Values) -> list[dict]:
     return [{"aspect": a, "response_idx": r, "value": float(v)} for a, r, v in values]
 
 
-def insert_label_event(cur: duckdb.DuckDBPyConnection, event: dict, values: Values) -> int | None:
-    """Insert one event with its values [(aspect, response_idx, value)] in a single statement.
+def insert_label_event(cur: duckdb.DuckDBPyConnection, event: dict, values: Values) -> int:
+    """Insert one event with its values [(aspect, response_idx, value)]; return its id.
 
-    The insert happens only if the item belongs to the event's project, the annotator is active,
-    and the annotator's current label of the item is `event['supersedes']` (None: no label yet;
-    skips and flags are not checked against labels). Returns the new id, or None when a condition
-    failed (call `label_context` to say which).
+    The id is drawn by `label_context` (call it first: it also returns what the caller must
+    check) and passed in `event['id']`, so the insert is one plain statement.
     """
-    params = {f: event.get(f) for f in EVENT_FIELDS} | {"values_list": _values_param(values)}
-    params["item_id"], params["annotator_id"] = int(params["item_id"]), int(params["annotator_id"])
-    row = cur.execute(f"""
-        INSERT INTO label_events ({', '.join(EVENT_FIELDS)}, values_list)
-        SELECT {', '.join('$' + f for f in EVENT_FIELDS)}, $values_list::{VALUES_TYPE}
-        WHERE (SELECT project_id FROM items WHERE id = $item_id) = $project_id
-          AND (SELECT is_active FROM annotators WHERE id = $annotator_id)
-          AND ($kind <> 'label' OR coalesce(({CURRENT_EVENT_SQL}), -1) = coalesce($supersedes, -1))
-        RETURNING id""", params).fetchone()
-    return int(row[0]) if row else None
+    fields = ["id", *EVENT_FIELDS]
+    cur.execute(f"INSERT INTO label_events ({', '.join(fields)}, values_list) "
+                f"VALUES ({', '.join('?' for _ in fields)}, ?)",
+                [event.get(f) for f in fields] + [_values_param(values)])
+    return int(event["id"])
 
 
 # The newest label event of an (annotator, item) is always the current one, because a new label is
-# only inserted when it supersedes the current one (or there is none): the check below keeps that.
+# only inserted when it supersedes the current one (or there is none): annotate.labels checks that.
 CURRENT_EVENT_SQL = """
     SELECT max(id) FROM label_events
     WHERE item_id = $item_id AND annotator_id = $annotator_id AND kind = 'label'"""
 
 
-def label_context(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int) -> dict:
-    """What `insert_label_event` checks: {item_project_id, is_active, current_event_id}."""
+def label_context(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int,
+                  draw_id: bool = False) -> dict:
+    """What a label write must check, in one query: {item_project_id, is_active, current_event_id},
+    plus a fresh event id from the sequence when `draw_id`."""
+    new_id = "nextval('label_event_ids')" if draw_id else "NULL"
     row = cur.execute(f"""
         SELECT (SELECT project_id FROM items WHERE id = $item_id),
                (SELECT is_active FROM annotators WHERE id = $annotator_id),
-               ({CURRENT_EVENT_SQL})""", {"annotator_id": int(annotator_id), "item_id": int(item_id)}).fetchone()
-    return dict(zip(["item_project_id", "is_active", "current_event_id"], row))
+               ({CURRENT_EVENT_SQL}), {new_id}""",
+                      {"annotator_id": int(annotator_id), "item_id": int(item_id)}).fetchone()
+    return dict(zip(["item_project_id", "is_active", "current_event_id", "new_id"], row))
 
 
 def insert_label_events(cur: duckdb.DuckDBPyConnection, events: pd.DataFrame, values: pd.DataFrame) -> int:
