@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -142,8 +143,12 @@ def mtbench_batch(records: list[Record], config: ProjectConfig) -> ImportBatch:
 def _conversation(record: Record, name: str) -> list[dict]:
     value = record.data.get(name)
     if isinstance(value, str):
-        value = json.loads(value)
-    if not isinstance(value, list) or not all(isinstance(m, dict) and "content" in m for m in value):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None  # reported just below
+    if not isinstance(value, list) or not all(isinstance(m, dict) and isinstance(m.get("content"), str)
+                                              for m in value):
         raise record.error(name, "expected a list of {role, content} messages")
     return list(value)
 
@@ -285,3 +290,18 @@ def import_items(conn: duckdb.DuckDBPyConnection, project_name: str, source: str
     if project is None:
         project = create_project(conn, project_name, config)
     return write_batch(conn, project, batch, on_duplicate=on_duplicate)
+
+
+def import_upload(conn: duckdb.DuckDBPyConnection, project_name: str, filename: str, data: bytes, *,
+                  mapping: ColumnMapping | None = None, task_type: str | None = None,
+                  on_duplicate: OnDuplicate = "error") -> ImportReport:
+    """Import a file uploaded in the browser: same rules and messages as `import_items`, which
+    reads it from a temporary copy under its own name (so errors name the user's file)."""
+    name = Path(filename).name
+    if not name or name in (".", ".."):
+        raise ImportDataError("The uploaded file has no name")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / name
+        path.write_bytes(data)
+        return import_items(conn, project_name, path, mapping=mapping, task_type=task_type,
+                            on_duplicate=on_duplicate)

@@ -188,13 +188,17 @@ def _json(name: str, text: str) -> Iterator[Record]:
 
 
 def _csv(name: str, text: str) -> Iterator[Record]:
+    csv.field_size_limit(max(csv.field_size_limit(), len(text)))  # a cell may be a 5 MB response
     reader = csv.DictReader(io.StringIO(text, newline=""))
     line = 2
-    for row in reader:
-        if None in row:
-            raise ImportDataError(f"{name} line {line}: more cells than header columns")
-        yield Record(f"{name} line {line}", {k: (v if v != "" else None) for k, v in row.items()})
-        line = reader.line_num + 1
+    try:
+        for row in reader:
+            if None in row:
+                raise ImportDataError(f"{name} line {line}: more cells than header columns")
+            yield Record(f"{name} line {line}", {k: (v if v != "" else None) for k, v in row.items()})
+            line = reader.line_num + 1
+    except csv.Error as exc:
+        raise ImportDataError(f"{name} line {reader.line_num}: not valid CSV ({exc})") from None
 
 
 def _type(value: Any) -> str:
@@ -240,7 +244,8 @@ def pairwise_value(project: Project, value: Any) -> int | None:
             value = int(word)
         except ValueError:
             return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or \
+            (isinstance(value, float) and not value.is_integer()):
         return None
     return int(value) if int(value) in scale else None
 
@@ -295,7 +300,10 @@ def _label_values(project: Project, record: Record, column: str, n_responses: in
             allowed = sorted(p.value for p in project.config.scale)
             raise record.error(column, f"label {raw!r} is not 'A', 'B', 'tie' or one of {allowed}")
         return [("overall", None, float(value))]
-    scores = json.loads(raw) if isinstance(raw, str) and raw.strip()[:1] in "[{" else raw
+    try:
+        scores = json.loads(raw) if isinstance(raw, str) and raw.strip()[:1] in "[{" else raw
+    except ValueError:
+        scores = None  # not JSON: reported just below
     per_response = scores if isinstance(scores, list) else [scores]
     if len(per_response) != n_responses or not all(isinstance(s, dict) for s in per_response):
         raise record.error(column, f"expected an object of criterion scores per response ({n_responses})")
@@ -303,7 +311,7 @@ def _label_values(project: Project, record: Record, column: str, n_responses: in
     for idx, scores in enumerate(per_response):
         for criterion in project.config.criteria:
             score = scores.get(criterion.name)
-            if isinstance(score, bool) or score not in criterion.scores:
+            if isinstance(score, bool) or not isinstance(score, (int, float)) or score not in criterion.scores:
                 raise record.error(column, f"response {idx} criterion '{criterion.name}': score {score!r} "
                                            f"is not one of {list(criterion.scores)}")
             rows.append((criterion.name, idx, float(score)))
@@ -322,7 +330,7 @@ def _add_file_judgment(batch: ImportBatch, project: Project, record: Record, ext
         for idx, scores in enumerate(raw if isinstance(raw, list) else [raw]):
             for criterion in project.config.criteria:
                 score = scores.get(criterion.name) if isinstance(scores, dict) else None
-                ok = not isinstance(score, bool) and score in criterion.scores
+                ok = isinstance(score, (int, float)) and not isinstance(score, bool) and score in criterion.scores
                 batch.add_judgment(external_id, judge, config, aspect=criterion.name, response_idx=idx,
                                    score=float(score) if ok else None, verdict=str(score) if ok else None,
                                    is_parsed=ok, raw_output=json.dumps(scores, ensure_ascii=False))
