@@ -5,6 +5,10 @@ client from hammering the server and makes attacks visible. Policy: after FREE_F
 attempts within WINDOW, each further attempt must wait 2**(failures - FREE_FAILURES) seconds
 after the latest failure (capped at MAX_WAIT); attempts during the wait are refused without
 checking the token. A successful login clears the client's failures.
+
+A login is not a permanent pass: `check_session` re-reads the annotator on every run of a page,
+so deactivating an account, resetting its token (revoking the old invite link) or changing its
+role takes effect on the user's next click, and a session ends SESSION_TTL after its login.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ from datetime import datetime, timedelta
 import duckdb
 
 import storage
-from storage import assignment as store
+from storage import annotators as annotator_store, assignment as store
 from annotate.annotators import authenticate
 from annotate.assignment import utc_now
 from annotate.errors import AuthError
@@ -21,10 +25,16 @@ from annotate.errors import AuthError
 FREE_FAILURES = 5
 WINDOW = timedelta(minutes=15)
 MAX_WAIT = timedelta(minutes=15)
+SESSION_TTL = timedelta(hours=12)
+LOGGED_IN_AT = "logged_in_at"
 
 
 class TooManyAttemptsError(AuthError):
     """Too many failed logins from this client; it must wait before trying again."""
+
+
+class SessionEndedError(AuthError):
+    """The session may not continue: expired, account deactivated, or token reset since login."""
 
 
 def login(conn: duckdb.DuckDBPyConnection, token: str, client: str, now: datetime | None = None) -> dict:
@@ -48,7 +58,26 @@ def login(conn: duckdb.DuckDBPyConnection, token: str, client: str, now: datetim
         storage.write(conn, lambda c: store.insert_failure(c, client, now))
         raise
     storage.write(conn, lambda c: store.clear_failures(c, client))
-    return annotator
+    return annotator | {LOGGED_IN_AT: now}
+
+
+def check_session(conn: duckdb.DuckDBPyConnection, user: dict, now: datetime | None = None) -> dict:
+    """Return the logged-in `user` as the store has them now (role included), or raise.
+
+    Raises:
+        SessionEndedError: the session is older than SESSION_TTL, the account was deactivated or
+            deleted, or its token was reset since this login (the old invite link is revoked).
+    """
+    now = now or utc_now()
+    logged_in_at = user.get(LOGGED_IN_AT) or now  # only login() fills USER; tests may set it by hand
+    if now - logged_in_at > SESSION_TTL:
+        raise SessionEndedError(f"Your session expired after {SESSION_TTL.total_seconds() / 3600:g} hours; "
+                                f"log in again with your invite link")
+    fresh = annotator_store.get_annotator(storage.cursor(conn), annotator_id=user["id"])
+    if fresh is None or not fresh["is_active"] or fresh["token_hash"] != user["token_hash"]:
+        raise SessionEndedError("Your access was revoked (account deactivated or invite link reset); "
+                                "ask an admin for a new invite link")
+    return fresh | {LOGGED_IN_AT: logged_in_at}
 
 
 def retry_after(conn: duckdb.DuckDBPyConnection, client: str, now: datetime) -> timedelta:

@@ -10,7 +10,8 @@ import streamlit as st
 
 import storage
 import storage.projects
-from annotate import annotators, backup
+from annotate import annotators, auth, backup
+from annotate.errors import AuthError
 from annotate.projects import Project, get_project
 
 USER = "user"
@@ -35,8 +36,20 @@ def get_conn() -> duckdb.DuckDBPyConnection:
 
 
 def current_user() -> dict | None:
-    """The logged-in annotator (id, name, role, ...) or None."""
-    return st.session_state.get(USER)
+    """The logged-in annotator (id, name, role, ...) as the store has them now, or None.
+
+    Checked on every run (auth.check_session): deactivation, a token reset, a role change or the
+    session's expiry take effect on the user's next click, not at their next login.
+    """
+    user = st.session_state.get(USER)
+    if user is not None:
+        try:
+            user = st.session_state[USER] = auth.check_session(get_conn(), user)
+        except AuthError as exc:
+            del st.session_state[USER]
+            st.error(str(exc))
+            return None
+    return user
 
 
 def has_role(user: dict | None, role: str) -> bool:

@@ -1,0 +1,295 @@
+"""Consistent backups (Parquet + manifest) taken even while the app runs, and restores into a new file.
+
+A backup is a folder: one Parquet file per table, written inside one read transaction (so the
+files agree with each other), and `manifest.json` with the schema version, each table's row count,
+content checksum and file SHA-256, and each sequence's last value.
+
+DuckDB lets only one process open a file, and the running app holds it. So when the CLI finds the
+file locked it asks the app to take the snapshot: the app runs a watcher thread (started once with
+its connection, `serve_backup_requests`) that looks for request files in `<db>.requests/`, takes
+the snapshot in-process on its own cursor while annotators keep labeling, and answers with a
+`.done` or `.err` file that the CLI waits for. Anyone who can write into the database's folder can
+ask for a backup; that folder must be as private as the database file itself (see SECURITY.md).
+
+A restore loads the Parquet files into a fresh database with the current migrations, moves every
+sequence past the last id it had handed out, checks counts and checksums against the manifest, and
+only then renames the file into place: a failed restore leaves nothing behind.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+import storage
+from storage import backup as store
+from storage.migrations import MIGRATIONS
+from annotate.errors import AnnotateError
+
+MANIFEST = "manifest.json"
+FORMAT = "annotate-backup"
+FORMAT_VERSION = 1
+POLL_SECONDS = 0.25
+DEFAULT_TIMEOUT = 300.0
+_WATCHERS: dict[str, threading.Thread] = {}
+_WATCHERS_LOCK = threading.Lock()
+
+
+class BackupError(AnnotateError):
+    """A backup cannot be taken, or a backup folder cannot be restored."""
+
+
+def requests_dir(db_path: str | os.PathLike) -> Path:
+    """The folder next to the database where backup requests for the running app are placed."""
+    return Path(f"{Path(db_path).resolve()}.requests")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _prepare_out(out: Path) -> Path:
+    """Check that `out` is new (or an empty folder) and return the staging folder beside it."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BackupError(f"Backup folder {out} already exists and is not empty; choose a new folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
+
+
+def write_snapshot(conn: duckdb.DuckDBPyConnection, out: str | os.PathLike) -> dict:
+    """Write every table of `conn` to `out` (a new folder) from one transaction; return the manifest.
+
+    Safe while other threads write through the same connection: the snapshot is one transaction on
+    this thread's own cursor. The folder appears complete or not at all (written beside it, renamed).
+    """
+    out = Path(out).resolve()
+    staging = _prepare_out(out)
+    staging.mkdir(mode=0o700)
+    try:
+        manifest = _copy_all(storage.cursor(conn), staging)
+        (staging / MANIFEST).write_text(json.dumps(manifest, indent=2), encoding="utf-8")
+        if out.exists():
+            out.rmdir()
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return manifest
+
+
+def _copy_all(cur: duckdb.DuckDBPyConnection, folder: Path) -> dict:
+    tables: dict[str, dict] = {}
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        version = store.schema_version(cur)
+        for table, columns in store.table_columns(cur).items():
+            store.copy_table(cur, table, folder / f"{table}.parquet")
+            rows, checksum = store.table_stats(cur, table, columns)
+            tables[table] = {"file": f"{table}.parquet", "rows": rows, "checksum": checksum, "columns": columns}
+        sequences = store.sequence_values(cur)
+    finally:
+        cur.execute("ROLLBACK")  # read-only: nothing to commit
+    for entry in tables.values():
+        entry["sha256"] = _sha256(folder / entry["file"])
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "schema_version": version,
+            "duckdb_version": duckdb.__version__, "created_at": datetime.now(timezone.utc).isoformat(),
+            "tables": tables, "sequences": sequences}
+
+
+def backup_database(db_path: str | os.PathLike, out: str | os.PathLike,
+                    timeout: float = DEFAULT_TIMEOUT) -> dict:
+    """Back up the database file at `db_path` into the new folder `out`; return the manifest.
+
+    Opens the file read-only when it is free; when a process holds it (the running app), asks that
+    process through a request file and waits up to `timeout` seconds for its answer.
+
+    Raises:
+        BackupError: `out` is not new, the app reported an error, or nobody answered in time.
+        StoreError: the file cannot be opened for another reason.
+    """
+    if not Path(db_path).is_file():
+        raise BackupError(f"No database file {db_path}")
+    try:
+        conn = store.open_read_only(db_path)
+    except storage.StoreLockedError as locked:
+        return request_backup(db_path, out, timeout, locked)
+    try:
+        return write_snapshot(conn, out)
+    finally:
+        conn.close()
+
+
+def request_backup(db_path: str | os.PathLike, out: str | os.PathLike, timeout: float,
+                   locked: Exception | None = None) -> dict:
+    """Ask the process that holds `db_path` to write the backup, and wait for its answer."""
+    out = Path(out).resolve()
+    _prepare_out(out)
+    folder = requests_dir(db_path)
+    folder.mkdir(mode=0o700, exist_ok=True)
+    request_id = uuid.uuid4().hex
+    staged = folder / f".backup-{request_id}.tmp"
+    staged.write_text(json.dumps({"out": str(out)}), encoding="utf-8")
+    staged.rename(folder / f"backup-{request_id}.json")  # atomic: the watcher never sees half a request
+    done, failed = folder / f"backup-{request_id}.done", folder / f"backup-{request_id}.err"
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for answer in (done, failed):
+            if answer.exists():
+                text = answer.read_text(encoding="utf-8")
+                answer.unlink()
+                if answer is failed:
+                    raise BackupError(f"The running app could not back up {db_path}: {text}")
+                return json.loads(text)
+        time.sleep(POLL_SECONDS)
+    (folder / f"backup-{request_id}.json").unlink(missing_ok=True)
+    raise BackupError(f"{locked or f'Database {db_path} is in use.'} It did not answer the backup request within "
+                      f"{timeout:g} s: only the annotate app (`streamlit run app.py`) answers backup requests. "
+                      f"Stop the other process, or raise --timeout if the app is busy.")
+
+
+def serve_backup_requests(conn: duckdb.DuckDBPyConnection, db_path: str | os.PathLike) -> duckdb.DuckDBPyConnection:
+    """Start (once per database file in this process) the thread that answers backup requests; return `conn`."""
+    key = str(Path(db_path).resolve())
+    with _WATCHERS_LOCK:
+        thread = _WATCHERS.get(key)
+        if thread is None or not thread.is_alive():
+            thread = threading.Thread(target=_watch, args=(conn, requests_dir(db_path)),
+                                      name="annotate-backup-requests", daemon=True)
+            _WATCHERS[key] = thread
+            thread.start()
+    return conn
+
+
+def _watch(conn: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    while True:
+        for request in sorted(folder.glob("backup-*.json")) if folder.is_dir() else []:
+            answer_request(conn, request)
+        time.sleep(POLL_SECONDS)
+
+
+def answer_request(conn: duckdb.DuckDBPyConnection, request: Path) -> None:
+    """Take the backup one request file asks for and write its `.done` (manifest) or `.err` (message)."""
+    try:
+        out = json.loads(request.read_text(encoding="utf-8"))["out"]
+        request.unlink()
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        request.unlink(missing_ok=True)
+        _answer(request.with_suffix(".err"), f"unreadable request {request.name}: {exc}")
+        return
+    try:
+        manifest = write_snapshot(conn, out)
+    except (AnnotateError, duckdb.Error, OSError) as exc:
+        _answer(request.with_suffix(".err"), str(exc))
+    else:
+        _answer(request.with_suffix(".done"), json.dumps(manifest))
+
+
+def _answer(path: Path, text: str) -> None:
+    staged = path.with_name(f".{path.name}.tmp")
+    staged.write_text(text, encoding="utf-8")
+    staged.rename(path)
+
+
+def database_checksums(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, str]]:
+    """{table: (row count, content checksum)} for every table, as a backup manifest records them."""
+    cur = storage.cursor(conn)
+    return {table: store.table_stats(cur, table, columns) for table, columns in store.table_columns(cur).items()}
+
+
+def read_manifest(folder: str | os.PathLike) -> dict:
+    """The manifest of a backup folder after checking every file's SHA-256 against it."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BackupError(f"{folder} is not a backup folder: cannot read {MANIFEST} ({exc})") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BackupError(f"{folder / MANIFEST} is not an annotate backup manifest")
+    if manifest.get("format_version", 0) > FORMAT_VERSION:
+        raise BackupError(f"{folder} was written by a newer version (format {manifest['format_version']})")
+    for table, entry in manifest["tables"].items():
+        path = folder / entry["file"]
+        if not path.is_file() or _sha256(path) != entry["sha256"]:
+            raise BackupError(f"Backup file {path} of table '{table}' is missing or damaged (SHA-256 differs)")
+    return manifest
+
+
+def restore_database(folder: str | os.PathLike, db_path: str | os.PathLike) -> dict:
+    """Rebuild a database at `db_path` (a new file) from a backup folder; return a per-table summary.
+
+    Raises:
+        BackupError: the target exists, the backup is damaged or from a newer schema, or the
+            restored counts or checksums differ from the manifest.
+    """
+    manifest = read_manifest(folder)
+    target = Path(db_path)
+    if target.exists():
+        raise BackupError(f"{target} already exists; restore into a new file")
+    latest = max(version for version, _, _ in MIGRATIONS)
+    if manifest["schema_version"] > latest:
+        raise BackupError(f"Backup {folder} has schema version {manifest['schema_version']}; this version of "
+                          f"annotate knows up to {latest}. Upgrade annotate to restore it.")
+    staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
+    try:
+        summary = _load_all(Path(folder), manifest, staging)
+        staging.rename(target)
+    finally:
+        for leftover in (staging, Path(f"{staging}.wal")):
+            leftover.unlink(missing_ok=True)
+    return summary
+
+
+def _load_all(folder: Path, manifest: dict, staging: Path) -> dict:
+    conn = storage.connect(staging)
+    try:
+        tables = manifest["tables"]
+
+        def load(cur: duckdb.DuckDBPyConnection) -> None:
+            for table, entry in tables.items():
+                if table == store.MIGRATIONS_TABLE:  # already filled by connect(): keep the backup's rows
+                    store.load_migration_history(cur, folder / entry["file"])
+                else:
+                    store.load_table(cur, table, folder / entry["file"])
+            for sequence, last_value in manifest["sequences"].items():
+                if last_value is not None:
+                    store.advance_sequence(cur, sequence, last_value)
+
+        try:
+            storage.write(conn, load)
+        except duckdb.Error as exc:
+            raise BackupError(f"Cannot load backup {folder} into a new database: {exc}") from exc
+        return _verify(storage.cursor(conn), manifest, tables)
+    finally:
+        conn.close()
+
+
+def _verify(cur: duckdb.DuckDBPyConnection, manifest: dict, tables: dict[str, dict]) -> dict:
+    """Compare restored counts (and checksums, when schema and DuckDB version match) with the manifest.
+
+    A backup from an older schema is restored under the current migrations: the migration history
+    then has the newer rows too, and checksums are not comparable (later columns have defaults).
+    """
+    same_schema = manifest["schema_version"] == store.schema_version(cur)
+    same_hash = same_schema and manifest["duckdb_version"] == duckdb.__version__
+    summary = {}
+    for table, entry in tables.items():
+        if table == store.MIGRATIONS_TABLE and not same_schema:
+            continue
+        rows, checksum = store.table_stats(cur, table, entry["columns"])
+        if rows != entry["rows"] or (same_hash and checksum != entry["checksum"]):
+            raise BackupError(f"Restored table '{table}' differs from the backup: {rows} rows (backup "
+                              f"{entry['rows']}), checksum {checksum} (backup {entry['checksum']})")
+        summary[table] = {"rows": rows, "checksum_checked": same_hash}
+    return summary

@@ -1,0 +1,147 @@
+"""Backups and restores: identical tables, sequences that continue, damage detected, and backups of a
+file that another process holds (answered by that process's watcher, or a clear timeout).
+
+The app itself answering a backup under load is tested in tests/test_reliability_live.py.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import storage
+from annotate import backup
+from annotate.annotators import add_annotator
+from annotate.assignment import next_item
+from annotate.labels import record_label
+from annotate.config import ProjectConfig
+from annotate.importers import import_file
+from annotate.projects import create_project, get_project
+from storage.backup import open_read_only
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def checksums(db_path: Path) -> dict:
+    conn = open_read_only(db_path)
+    try:
+        return backup.database_checksums(conn)
+    finally:
+        conn.close()
+
+
+def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "annotate", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+@pytest.fixture
+def labeled(db, db_path, pandalm, tmp_path):
+    """The PandaLM database (imported labels and judges) plus a small project with three labels
+    written through the app's functions; closed, so that other processes can open it."""
+    data = tmp_path / "small.jsonl"
+    data.write_text("\n".join(json.dumps({"id": f"s{i}", "prompt": f"p{i}", "response_a": "a", "response_b": "b"})
+                              for i in range(6)))
+    project = create_project(db, "small", ProjectConfig(task_type="pairwise", overlap=1))
+    import_file(db, project, data)
+    annotator, _ = add_annotator(db, "ann")
+    for _ in range(3):  # record_label: submit_label would start a background re-rank that outlives close()
+        item = next_item(db, project, annotator["id"])
+        record_label(db, project, annotator["id"], item.item_id, {"overall": 1}, presented_order="AB")
+    db.close()
+    return db_path
+
+
+def test_restore_rebuilds_every_table_identically_and_ids_continue(labeled, tmp_path):
+    result = run_cli("--db", str(labeled), "backup", "--out", str(tmp_path / "bk"))
+    assert result.returncode == 0, result.stderr
+    result = run_cli("restore", "--from", str(tmp_path / "bk"), "--db", str(tmp_path / "new.duckdb"))
+    assert result.returncode == 0, result.stderr
+    assert "counts and checksums match" in result.stdout
+    original = checksums(labeled)
+    assert checksums(tmp_path / "new.duckdb") == original
+    assert original["label_events"][0] > 3 and original["judgments"][0] > 0  # imported labels and judges too
+
+    conn = storage.connect(tmp_path / "new.duckdb")
+    try:
+        cur = storage.cursor(conn)
+        last_event, last_annotator = cur.execute(
+            "SELECT (SELECT max(id) FROM label_events), (SELECT max(id) FROM annotators)").fetchone()
+        project = get_project(conn, "small")
+        annotator, _ = add_annotator(conn, "after-restore")
+        item = next_item(conn, project, annotator["id"])
+        event_id = record_label(conn, project, annotator["id"], item.item_id, {"overall": -1}, presented_order="AB")
+    finally:
+        conn.close()
+    assert annotator["id"] == last_annotator + 1 and event_id == last_event + 1
+
+
+def test_restore_refuses_an_existing_file_and_a_damaged_backup(labeled, tmp_path):
+    backup.backup_database(labeled, tmp_path / "bk")
+    with pytest.raises(backup.BackupError, match="already exists"):
+        backup.restore_database(tmp_path / "bk", labeled)
+    with pytest.raises(backup.BackupError, match="not empty"):
+        backup.backup_database(labeled, tmp_path / "bk")
+    damaged = tmp_path / "bk" / "label_events.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:-10] + b"0123456789")
+    with pytest.raises(backup.BackupError, match="label_events.parquet of table 'label_events'.*damaged"):
+        backup.restore_database(tmp_path / "bk", tmp_path / "new.duckdb")
+    assert not (tmp_path / "new.duckdb").exists()
+
+
+HOLDER = """
+import sys, time
+import storage
+from annotate import backup
+from annotate.annotators import add_annotator
+conn = storage.connect(sys.argv[1])
+if sys.argv[2] == "watch":
+    backup.serve_backup_requests(conn, sys.argv[1])
+print("ready", flush=True)
+for i in range(100_000):  # keep writing while the backup runs
+    add_annotator(conn, f"writer-{i}")
+    time.sleep(0.01)
+"""
+
+
+def hold(db_path: Path, mode: str) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", textwrap.dedent(HOLDER), str(db_path), mode], cwd=ROOT,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    return proc
+
+
+def test_backup_of_a_file_held_by_a_writing_process_is_taken_by_that_process(labeled, tmp_path):
+    holder = hold(labeled, "watch")
+    try:
+        assert run_cli("--db", str(labeled), "status", "-p", "pandalm").returncode != 0  # the file is locked
+        result = run_cli("--db", str(labeled), "backup", "--out", str(tmp_path / "bk"), "--timeout", "60")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 0, result.stderr
+    assert backup.restore_database(tmp_path / "bk", tmp_path / "new.duckdb")["annotators"]["checksum_checked"]
+    restored = checksums(tmp_path / "new.duckdb")
+    final = checksums(labeled)
+    assert 1 < restored["annotators"][0] <= final["annotators"][0]  # a snapshot from the middle of the writes
+    assert restored["label_events"] == final["label_events"]
+    assert not list(backup.requests_dir(labeled).glob("backup-*"))  # request and answer cleaned up
+
+
+def test_backup_says_clearly_when_the_holder_does_not_answer(labeled, tmp_path):
+    holder = hold(labeled, "silent")
+    try:
+        started = time.monotonic()
+        result = run_cli("--db", str(labeled), "backup", "--out", str(tmp_path / "bk"), "--timeout", "2")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert result.returncode == 1 and time.monotonic() - started < 60
+    assert "did not answer the backup request within 2 s" in result.stderr
+    assert f"process {holder.pid}" in result.stderr
+    assert not (tmp_path / "bk").exists() and not list(backup.requests_dir(labeled).glob("backup-*"))

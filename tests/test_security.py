@@ -1,0 +1,177 @@
+"""Nobody where they don't belong: roles checked on every run, revocation and expiry mid-session,
+tokens hashed at rest, and an annotator who cannot reach other people's labels, judge verdicts or
+exports through any page, query parameter or CLI default."""
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+import storage
+from annotate import annotators, auth, backup
+from annotate.assignment import utc_now
+from annotate.labels import record_label
+from annotate.config import ProjectConfig
+from annotate.importers import ColumnMapping, import_file
+from annotate.projects import create_project
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = str(ROOT / "app.py")
+SECRET_MODEL = "secret-model-name"
+
+
+@pytest.fixture
+def app_db(db, db_path, monkeypatch):
+    monkeypatch.setenv(storage.db.DB_ENV_VAR, str(db_path))
+    return db
+
+
+@pytest.fixture
+def project(app_db, tmp_path):
+    """A pairwise project whose items carry a hidden model name and an imported judge verdict."""
+    rows = [{"id": f"q{i}", "prompt": f"Question {i}", "response_a": f"left {i}", "response_b": f"right {i}",
+             "model_a": SECRET_MODEL, "model_b": "other-model", "gpt": "A"} for i in range(3)]
+    path = tmp_path / "items.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    created = create_project(app_db, "secure", ProjectConfig(task_type="pairwise", overlap=2))
+    import_file(app_db, created, path, mapping=ColumnMapping(model_a="model_a", model_b="model_b",
+                                                             judge_labels={"judge-gpt": "gpt"}))
+    return created
+
+
+def open_app(token: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params["token"] = token
+    return at.run()
+
+
+def screen(at: AppTest) -> str:
+    """Everything an AppTest run put on the page (text of every element, tables included)."""
+    parts = [str(getattr(element, "value", "")) for element in at.main] + \
+            [str(getattr(element, "value", "")) for element in at.sidebar]
+    parts += [frame.value.to_string() for frame in at.dataframe]
+    return "\n".join(parts)
+
+
+def test_invite_tokens_are_random_and_only_their_hash_is_stored(app_db):
+    _, first = annotators.add_annotator(app_db, "one")
+    _, second = annotators.add_annotator(app_db, "two")
+    assert first != second and len(first) >= 43  # 32 random bytes, url-safe base64
+    stored = storage.annotators.get_annotator(storage.cursor(app_db), name="one")["token_hash"]
+    assert stored == annotators.hash_token(first) and first not in stored
+    assert "token_hash" not in annotators.list_annotators(app_db).columns
+
+
+def test_reset_token_revokes_the_old_link(app_db):
+    _, old = annotators.add_annotator(app_db, "ann")
+    new = annotators.reset_token(app_db, "ann")
+    with pytest.raises(auth.AuthError):
+        auth.login(app_db, old, "10.0.0.1")
+    assert auth.login(app_db, new, "10.0.0.1")["name"] == "ann"
+
+
+def test_sessions_expire_after_their_lifetime(app_db):
+    _, token = annotators.add_annotator(app_db, "ann")
+    start = utc_now()
+    user = auth.login(app_db, token, "10.0.0.1", now=start)
+    assert auth.check_session(app_db, user, now=start + auth.SESSION_TTL - timedelta(minutes=1))["name"] == "ann"
+    with pytest.raises(auth.SessionEndedError, match="expired"):
+        auth.check_session(app_db, user, now=start + auth.SESSION_TTL + timedelta(minutes=1))
+
+
+def test_repeated_failures_are_slowed_down_even_for_a_right_token(app_db):
+    _, token = annotators.add_annotator(app_db, "ann")
+    now = utc_now()
+    for _ in range(auth.FREE_FAILURES):
+        with pytest.raises(auth.AuthError):
+            auth.login(app_db, "guess", "10.6.6.6", now=now)
+    with pytest.raises(auth.TooManyAttemptsError):
+        auth.login(app_db, token, "10.6.6.6", now=now)
+    assert auth.login(app_db, token, "10.0.0.2", now=now)["name"] == "ann"  # other clients are not blocked
+
+
+def test_deactivation_mid_session_ends_it_on_the_next_click(app_db, project):
+    _, token = annotators.add_annotator(app_db, "ann")
+    at = open_app(token)
+    assert "Question" in screen(at)
+    annotators.set_active(app_db, "ann", False)
+    at.run()
+    assert "revoked" in at.error[0].value and "Question" not in screen(at)
+
+
+def test_token_reset_mid_session_ends_it_on_the_next_click(app_db, project):
+    _, token = annotators.add_annotator(app_db, "ann")
+    at = open_app(token)
+    annotators.reset_token(app_db, "ann")
+    at.run()
+    assert "revoked" in at.error[0].value and "Question" not in screen(at)
+
+
+def test_expired_session_in_the_app_shows_the_login_form(app_db, project):
+    _, token = annotators.add_annotator(app_db, "ann")
+    at = open_app(token)
+    at.session_state["user"] = at.session_state["user"] | {
+        auth.LOGGED_IN_AT: utc_now() - auth.SESSION_TTL - timedelta(seconds=1)}
+    at.run()
+    assert "expired" in at.error[0].value and "Question" not in screen(at)
+
+
+def test_annotator_sees_no_one_elses_labels_judges_or_models_on_any_reachable_page(app_db, project):
+    other, _ = annotators.add_annotator(app_db, "other")
+    record_label(app_db, project, other["id"], 1, {"overall": -2}, presented_order="AB")
+    _, token = annotators.add_annotator(app_db, "ann")
+    for page in ("pages/label.py", "pages/history.py", "pages/home.py"):
+        at = open_app(token)
+        at.switch_page(page).run()
+        assert not at.exception
+        text = screen(at)
+        assert "other" not in text and "judge-gpt" not in text and SECRET_MODEL not in text, page
+        assert not at.get("download_button")
+    at = open_app(token)
+    for page in ("pages/analysis.py", "pages/export.py", "pages/admin.py", "pages/judges.py", "pages/router.py"):
+        if (ROOT / page).exists():
+            with pytest.raises(ValueError, match="Could not find a navigation page"):
+                at.switch_page(page)
+
+
+@pytest.mark.parametrize("params", [{"page": "export"}, {"page": "analysis"}, {"role": "admin"},
+                                    {"annotator": "other"}, {"project": "secure' OR 1=1 --"}, {"user": "1"}])
+def test_query_parameters_grant_nothing(app_db, project, params):
+    other, _ = annotators.add_annotator(app_db, "other")
+    record_label(app_db, project, other["id"], 1, {"overall": -2}, presented_order="AB")
+    _, token = annotators.add_annotator(app_db, "ann")
+    at = AppTest.from_file(APP, default_timeout=30)
+    at.query_params.update({"token": token, **params})
+    at.run()
+    assert not at.exception
+    text = screen(at)
+    assert "other" not in text and "judge-gpt" not in text and not at.get("download_button")
+    assert "Research" not in str([p for p in at.sidebar]) and "Admin" not in str([p for p in at.sidebar])
+
+
+@pytest.mark.parametrize("script", ["pages/admin.py", "pages/export.py", "pages/analysis.py"])
+def test_role_is_read_from_the_store_on_every_run_not_from_the_session(app_db, project, script):
+    annotator, token = annotators.add_annotator(app_db, "ann")
+    user = auth.login(app_db, token, "10.0.0.1")
+    at = AppTest.from_file(str(ROOT / script), default_timeout=30)
+    at.session_state["user"] = user | {"role": "admin"}  # a session that claims more than the store grants
+    at.run()
+    assert not at.exception
+    assert "needs the" in at.error[0].value and len(at.main.children) == 1
+    assert at.session_state["user"]["role"] == "annotator"
+
+
+def test_cli_lists_annotators_without_tokens_and_backups_are_private(app_db, project, db_path, tmp_path):
+    app_db.close()
+    listed = subprocess.run([sys.executable, "-m", "annotate", "--db", str(db_path), "annotators", "list"],
+                            cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert listed.returncode == 0 and "other" not in listed.stdout
+    assert not re.search(r"[0-9a-f]{64}", listed.stdout)  # no token hashes
+    backup.backup_database(db_path, tmp_path / "bk")
+    assert (tmp_path / "bk").stat().st_mode & 0o077 == 0  # the folder holds the token hashes
