@@ -27,7 +27,7 @@ import duckdb
 import pandas as pd
 
 import storage
-from storage import assignment as store, items as item_store, labels as label_store
+from storage import assignment as store, items as item_store, labels as label_store, routing as routing_store
 from annotate.errors import LabelError, NotFoundError
 from annotate.labels import canonical_values, edit_label, record_flag, record_label, record_skip
 from annotate.projects import Project
@@ -143,6 +143,8 @@ def _rerank_in_background(conn: duckdb.DuckDBPyConnection, project: Project) -> 
     delays the annotator's next item; at most one runs at a time, and a label arriving meanwhile
     is counted by the next check.
     """
+    if routing_store.latest_routing_run(storage.cursor(conn), project.id) is None:
+        return  # never routed: nothing to re-rank, and no thread left running
     if not _RERANKING.acquire(blocking=False):
         return
 

@@ -14,9 +14,19 @@ _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=\"'^%@/])")
 Segment = tuple[str, bool]
 
 
+MAX_WORD_DIFF_TOKENS = 20_000
+
+
 def diff_words(a: str, b: str) -> tuple[list[Segment], list[Segment]]:
-    """Split both texts into (token, is_changed) segments, using difflib's longest matching blocks."""
+    """Split both texts into (token, is_changed) segments, using difflib's longest matching blocks.
+
+    difflib's time grows with the product of the two lengths, so long texts (together more than
+    MAX_WORD_DIFF_TOKENS words and spaces) are compared line by line instead: a 5 MB response
+    must not tie up the server when an annotator toggles the highlighting.
+    """
     tokens_a, tokens_b = _TOKEN.findall(a), _TOKEN.findall(b)
+    if len(tokens_a) + len(tokens_b) > MAX_WORD_DIFF_TOKENS:
+        tokens_a, tokens_b = a.splitlines(keepends=True), b.splitlines(keepends=True)
     matcher = difflib.SequenceMatcher(None, tokens_a, tokens_b, autojunk=False)
     left: list[Segment] = []
     right: list[Segment] = []
