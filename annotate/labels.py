@@ -74,7 +74,7 @@ def _insert(conn: duckdb.DuckDBPyConnection, project: Project, event: dict, rows
     insert" atomic: the same annotator cannot slip a second label on an item between the two.
     """
     with _ANNOTATOR_LOCKS[event["annotator_id"] % len(_ANNOTATOR_LOCKS)]:
-        context = store.label_context(storage.cursor(conn), event["annotator_id"], event["item_id"], draw_id=True)
+        context = store.label_context(storage.cursor(conn), event["annotator_id"], event["item_id"])
         if context["item_project_id"] != project.id:
             raise NotFoundError(f"No item {event['item_id']} in project '{project.name}'")
         if not context["is_active"]:
@@ -86,7 +86,6 @@ def _insert(conn: duckdb.DuckDBPyConnection, project: Project, event: dict, rows
                                  f"edit event {current} instead")
             raise LabelError(f"Event {supersedes} is not the annotator's current label of item "
                              f"{event['item_id']} (the current one is {current}); it cannot be edited")
-        event = event | {"id": context["new_id"]}
         return storage.write(conn, lambda c: store.insert_label_event(c, event, rows), transaction=False)
 
 

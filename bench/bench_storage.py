@@ -69,8 +69,11 @@ def main() -> None:
     labels = storage.cursor(conn).execute("SELECT count(*) FROM label_events").fetchone()[0]
     # File size per 100K labels: add 100K more through the bulk path and measure the growth.
     conn.execute("""INSERT INTO label_events (project_id, item_id, annotator_id, kind, presented_order, seconds,
-                    values_list) SELECT ?, id, 1, 'label', 'AB', 3.0, [{'aspect': 'overall', 'response_idx': NULL,
-                    'value': 1.0}] FROM items LIMIT 100000""", [project.id])
+                    confidence, values_list)
+                    SELECT ?, id, 1 + id % 50, 'label', CASE WHEN hash(id) % 2 = 0 THEN 'AB' ELSE 'BA' END,
+                           (hash(id) % 6000) / 10.0, 1 + hash(id) % 5,
+                           [{'aspect': 'overall', 'response_idx': NULL, 'value': (hash(id * 7) % 5)::DOUBLE - 2}]
+                    FROM items LIMIT 100000""", [project.id])
     conn.execute("CHECKPOINT")
     growth = (folder / "bench.duckdb").stat().st_size - before
     rows.append(("file size per 100K labels", f"{growth / 2**20:.1f} MiB", ""))

@@ -22,36 +22,27 @@ def _values_param(values: Values) -> list[dict]:
 
 
 def insert_label_event(cur: duckdb.DuckDBPyConnection, event: dict, values: Values) -> int:
-    """Insert one event with its values [(aspect, response_idx, value)]; return its id.
+    """Insert one event with its values [(aspect, response_idx, value)] in one statement; return its id."""
+    cur.execute(f"INSERT INTO label_events ({', '.join(EVENT_FIELDS)}, values_list) "
+                f"VALUES ({', '.join('?' for _ in EVENT_FIELDS)}, ?) RETURNING id",
+                [event.get(f) for f in EVENT_FIELDS] + [_values_param(values)])
+    return int(cur.fetchone()[0])
 
-    The id is drawn by `label_context` (call it first: it also returns what the caller must
-    check) and passed in `event['id']`, so the insert is one plain statement.
+
+def label_context(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int) -> dict:
+    """What a label write must check, in one query: {item_project_id, is_active, current_event_id}.
+
+    The newest label event of an (annotator, item) is always the current one, because a new label
+    is only inserted when it supersedes the current one (or there is none): annotate.labels
+    checks that with this query before every insert.
     """
-    fields = ["id", *EVENT_FIELDS]
-    cur.execute(f"INSERT INTO label_events ({', '.join(fields)}, values_list) "
-                f"VALUES ({', '.join('?' for _ in fields)}, ?)",
-                [event.get(f) for f in fields] + [_values_param(values)])
-    return int(event["id"])
-
-
-# The newest label event of an (annotator, item) is always the current one, because a new label is
-# only inserted when it supersedes the current one (or there is none): annotate.labels checks that.
-CURRENT_EVENT_SQL = """
-    SELECT max(id) FROM label_events
-    WHERE item_id = $item_id AND annotator_id = $annotator_id AND kind = 'label'"""
-
-
-def label_context(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int,
-                  draw_id: bool = False) -> dict:
-    """What a label write must check, in one query: {item_project_id, is_active, current_event_id},
-    plus a fresh event id from the sequence when `draw_id`."""
-    new_id = "nextval('label_event_ids')" if draw_id else "NULL"
-    row = cur.execute(f"""
+    row = cur.execute("""
         SELECT (SELECT project_id FROM items WHERE id = $item_id),
                (SELECT is_active FROM annotators WHERE id = $annotator_id),
-               ({CURRENT_EVENT_SQL}), {new_id}""",
+               (SELECT max(id) FROM label_events
+                WHERE item_id = $item_id AND annotator_id = $annotator_id AND kind = 'label')""",
                       {"annotator_id": int(annotator_id), "item_id": int(item_id)}).fetchone()
-    return dict(zip(["item_project_id", "is_active", "current_event_id", "new_id"], row))
+    return dict(zip(["item_project_id", "is_active", "current_event_id"], row))
 
 
 def insert_label_events(cur: duckdb.DuckDBPyConnection, events: pd.DataFrame, values: pd.DataFrame) -> int:
