@@ -7,8 +7,10 @@ from annotate import assignment
 from annotate.errors import AnnotateError
 from pages import item_view, session
 
-KEYS = ("**Keys:** `1`-`5` choose on the scale · `Ctrl+Enter` submit · `S` skip · `F` flag · "
-        "`B` both bad · `D` highlight differences · `Esc` cancel")
+KEYS = {"pairwise": "**Keys:** `1`-`5` choose on the scale · `Ctrl+Enter` submit · `S` skip · `F` flag · "
+                    "`B` both bad · `D` highlight differences · `Esc` cancel",
+        "rubric": "**Keys:** `Tab` next criterion · arrow keys choose a score · `Tab` to Submit and `Enter` "
+                  "(`Ctrl+Enter` when no field has the focus) · `S` skip · `F` flag · `Esc` cancel"}
 
 user = session.require_role("annotator")
 conn = session.get_conn()
@@ -30,7 +32,7 @@ if notice := st.session_state.pop(session.NOTICE, None):
     st.toast(notice, icon=":material/check:")
 with st.expander("Guidelines", icon=":material/menu_book:"):
     st.markdown(project.config.guidelines or "No guidelines for this project.")
-    st.markdown(KEYS)
+    st.markdown(KEYS[project.task_type])
 if item is None:
     st.success("Nothing left for you to label in this project. Thank you!")
     st.stop()
@@ -106,4 +108,4 @@ else:
             if st.button("Flag", shortcut="F", icon=":material/flag:"):
                 st.session_state[session.MODE] = "flag"
                 st.rerun()
-st.caption(KEYS)
+st.caption(KEYS[project.task_type])

@@ -61,19 +61,8 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     raise TimeoutError(f"streamlit did not start at {url}")
 
 
-@pytest.fixture
-def server(tmp_path):
-    """A running app with a pairwise project and one annotator; yields (url, token, db_path, stop)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
-    db_path = tmp_path / "e2e.duckdb"
-    data = tmp_path / "items.jsonl"
-    data.write_text("\n".join(json.dumps(item) for item in ITEMS))
-    conn = storage.connect(db_path)
-    project = create_project(conn, "e2e", ProjectConfig(task_type="pairwise", overlap=1, highlight_diff=True))
-    import_file(conn, project, data, mapping=ColumnMapping(model_a="model_a", model_b="model_b"))
-    _, token = add_annotator(conn, "ann")
-    conn.close()
+def start_app(db_path: Path):
+    """Start `streamlit run app.py` on a free port against db_path; return (url, stop)."""
     port = free_port()
     env = {**os.environ, storage.db.DB_ENV_VAR: str(db_path), "ANNOTATE_BASE_URL": f"http://127.0.0.1:{port}"}
     proc = subprocess.Popen(
@@ -88,6 +77,23 @@ def server(tmp_path):
 
     url = f"http://127.0.0.1:{port}"
     wait_healthy(url, proc)
+    return url, stop
+
+
+@pytest.fixture
+def server(tmp_path):
+    """A running app with a pairwise project and one annotator; yields (url, token, db_path, stop)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
+    db_path = tmp_path / "e2e.duckdb"
+    data = tmp_path / "items.jsonl"
+    data.write_text("\n".join(json.dumps(item) for item in ITEMS))
+    conn = storage.connect(db_path)
+    project = create_project(conn, "e2e", ProjectConfig(task_type="pairwise", overlap=1, highlight_diff=True))
+    import_file(conn, project, data, mapping=ColumnMapping(model_a="model_a", model_b="model_b"))
+    _, token = add_annotator(conn, "ann")
+    conn.close()
+    url, stop = start_app(db_path)
     yield url, token, db_path, stop
     stop()
 
@@ -165,3 +171,64 @@ def test_keyboard_labeling_history_edit_and_hostile_text(server, tmp_path):
     assert events["kind"].tolist() == ["label"] * 4
     assert events["supersedes"].iloc[3] == events["event_id"].iloc[0]
     assert events["external_id"].tolist() == ["x0", "q1", "q2", "x0"]
+
+
+@pytest.fixture
+def rubric_server(tmp_path):
+    """A running app with a rubric project (2 criteria, 1-3) and one annotator; yields
+    (url, token, db_path, stop)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"Debian chromium not found at {CHROMIUM}")
+    from annotate.config import Criterion
+    db_path = tmp_path / "rubric.duckdb"
+    data = tmp_path / "rubric.jsonl"
+    data.write_text(json.dumps({"id": "r1", "prompt": "Name a prime number.", "response": "Seven."}))
+    conn = storage.connect(db_path)
+    criteria = [Criterion(name="correctness", scores={1: "Wrong", 2: "Partly right", 3: "Right"}),
+                Criterion(name="clarity", scores={1: "Confusing", 2: "Readable", 3: "Clear"})]
+    project = create_project(conn, "rubric-e2e", ProjectConfig(task_type="rubric", overlap=1, criteria=criteria,
+                                                               ask_confidence=False))
+    import_file(conn, project, data)
+    _, token = add_annotator(conn, "rater")
+    conn.close()
+    url, stop = start_app(db_path)
+    yield url, token, db_path, stop
+    stop()
+
+
+def test_rubric_item_is_labeled_with_the_keyboard_only(rubric_server, tmp_path):
+    """Tab to a criterion's scores, arrow keys to choose, Tab on to Submit, Enter.
+
+    (A focused radio or text box keeps Ctrl+Enter for itself, so the rubric screen submits with
+    Tab + Enter, as its key list says.)"""
+    from playwright.sync_api import expect, sync_playwright
+
+    url, token, db_path, stop = rubric_server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(f"{url}/?token={token}")
+        expect(page.get_by_text("Seven.")).to_be_visible(timeout=30_000)
+        settle(page)
+        for chosen in (1, 2):
+            for _ in range(60):  # Tab until a score of the next criterion has the focus
+                page.keyboard.press("Tab")
+                if page.evaluate("document.activeElement.type") == "radio":
+                    break
+            page.keyboard.press("Space")
+            page.keyboard.press("ArrowRight")
+            page.keyboard.press("ArrowRight")
+            expect(page.locator("input[type='radio'][value='2']:checked")).to_have_count(chosen)
+            settle(page)
+        save_screenshot(page, tmp_path, "rubric.png")
+        page.keyboard.press("Tab")  # past the justification box to the Submit button
+        page.keyboard.press("Tab")
+        assert "Submit" in page.evaluate("document.activeElement.innerText")
+        page.keyboard.press("Enter")
+        expect(page.get_by_text("Nothing left for you to label")).to_be_visible(timeout=15_000)
+        browser.close()
+    stop()
+    conn = storage.connect(db_path)
+    labels = storage.labels.current_label_values(storage.cursor(conn), 1)
+    conn.close()
+    assert sorted(zip(labels["aspect"], labels["value"])) == [("clarity", 3.0), ("correctness", 3.0)]
