@@ -14,7 +14,7 @@ import duckdb
 import storage
 from annotate import annotators as annotator_lib, projects as project_lib
 from annotate.adapters import ADAPTERS, import_items
-from annotate.demo import create_demo
+from annotate.demo import create_demo, is_demo_needed
 from annotate.errors import AnnotateError
 from annotate.importers import FORMATS, ColumnMapping
 
@@ -53,15 +53,20 @@ def echo_json(data) -> None:
 
 
 @cli.command("init")
-@click.option("--demo/--no-demo", default=False, help="Also create the demo project and accounts.")
+@click.option("--demo/--no-demo", default=False,
+              help="In a fresh database, also create the demo projects and accounts and print their invite links.")
 @click.pass_context
 def init_command(ctx: click.Context, demo: bool) -> None:
     """Create the database file (and apply migrations)."""
     conn = open_db(ctx)
     click.echo(f"Database ready: {ctx.find_root().obj['db_path']}")
-    if demo:
+    if demo and not is_demo_needed(conn):
+        click.echo("The database already has projects or accounts; no demo created. "
+                   "A lost invite link: python -m annotate annotators reset-token NAME")
+    elif demo:
+        click.echo("Created the demo projects. Invite links (shown once):")
         for name, token in create_demo(conn).items():
-            click.echo(f"{name}: {annotator_lib.invite_link(token)}")
+            click.echo(f"  {name}: {annotator_lib.invite_link(token)}")
 
 
 @cli.command("import")

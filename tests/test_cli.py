@@ -73,6 +73,8 @@ def test_init_with_demo_creates_projects_and_prints_links(db_path):
     assert "admin: http://" in result.stdout and "demo-annotator: http://" in result.stdout
     projects = json.loads(run(db_path, "projects", "--json").stdout)
     assert {p["name"]: p["items"] for p in projects} == {"demo-pairwise": 40, "demo-rubric": 20}
+    again = run(db_path, "init", "--demo")
+    assert again.returncode == 0 and "no demo created" in again.stdout and "http://" not in again.stdout
 
 
 def test_readme_cli_reference_matches_the_commands_help():
