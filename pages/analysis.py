@@ -44,8 +44,10 @@ overview, judges_tab, raters_tab, bias_tab, people_tab, ranking_tab = st.tabs(
 with overview:
     st.dataframe(pd.DataFrame([{"measure": k, "value": str(v)} for k, v in result.overview.items()]),
                  hide_index=True)
-    st.caption(f"Tie policy: {tie_policy}. Human agreement (MT-Bench, pairs of distinct humans): "
-               f"{result.human_agreement}. Fleiss' kappa: {result.fleiss}")
+    st.caption(f"Tie policy: {tie_policy}. Human-human agreement (MT-Bench, pairs of distinct humans) "
+               "and Fleiss' kappa over humans:")
+    st.dataframe(pd.DataFrame([{"measure": "human-human agreement", **result.human_agreement},
+                               {"measure": "Fleiss' kappa", **result.fleiss}]), hide_index=True)
 with judges_tab:
     if result.task_type == "pairwise":
         metric = st.radio("Measure", ["majority_agreement", "majority_kappa", "pairwise_agreement"], horizontal=True)
