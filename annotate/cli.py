@@ -356,15 +356,16 @@ def router_simulate(ctx, project, judge, budgets, seeds, strategies, embeddings,
 @click.option("--every-n", default=router_lib.routing.DEFAULT_EVERY_N, show_default=True,
               help="Re-rank pending items after this many new human labels.")
 @click.option("--seed", default=0, show_default=True)
+@click.option("--embeddings/--no-embeddings", default=False, help="Add the MiniLM cosine feature (cached).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
-def router_apply(ctx, project, judge, strategy, budget, overlap, every_n, seed, as_json) -> None:
+def router_apply(ctx, project, judge, strategy, budget, overlap, every_n, seed, embeddings, as_json) -> None:
     """Route every item to humans or the AI and write the decisions (the queue serves them)."""
     conn = open_db(ctx)
     config = project_lib.get_project(conn, project).config
     parsed = router_lib.parse_budget(budget, overlap or config.overlap, config.cost_per_human_label,
                                      config.cost_per_judge_call)
-    plan = router_lib.apply_routing(conn, project, judge, strategy, parsed, seed, every_n)
+    plan = router_lib.apply_routing(conn, project, judge, strategy, parsed, seed, every_n, embeddings)
     summary = {"project": project, "strategy": strategy, "judge": judge, "human_items": int(plan.n_human),
                "calibration_items": plan.n_calibration, "routed_human": int((plan.decisions["route"] == "human").sum()),
                "routed_ai": int((plan.decisions["route"] == "ai").sum()), "model_version": plan.model_version}
