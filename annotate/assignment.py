@@ -88,14 +88,14 @@ def next_item(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: i
 
 
 def _assignment(cur: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
-                shown_at: datetime) -> Assignment:
+                shown_at: datetime, order: str | None = None) -> Assignment:
+    """The item as this annotator sees it: in `order`, else in their hashed order (pairwise)."""
     item = item_store.get_item(cur, item_id)
     if item is None or item["project_id"] != project.id:
         raise NotFoundError(f"No item {item_id} in project '{project.name}'")
     texts = [r["text"] for r in item["responses"]]
-    order = None
     if project.task_type == "pairwise":
-        order = presented_order(annotator_id, item_id)
+        order = order or presented_order(annotator_id, item_id)
         texts = texts if order == "AB" else texts[::-1]
     return Assignment(item_id, item["external_id"], item["prompt"], item["context"], item["reference"],
                       texts, order, shown_at)
@@ -197,9 +197,9 @@ def load_for_edit(conn: duckdb.DuckDBPyConnection, project: Project, annotator_i
             or event["kind"] != "label" \
             or label_store.label_context(cur, annotator_id, event["item_id"])["current_event_id"] != event_id:
         raise NotFoundError(f"No current label {event_id} of yours in project '{project.name}'")
-    assignment = _assignment(cur, project, annotator_id, event["item_id"], utc_now())
+    assignment = _assignment(cur, project, annotator_id, event["item_id"], utc_now(), event["presented_order"])
     assignment.event_id = event_id
-    assignment.previous = {"values": presented_values(project, event["values"], event["presented_order"]),
+    assignment.previous = {"values": presented_values(project, event["values"], assignment.presented_order),
                            "both_bad": event["both_bad"], "justification": event["justification"],
                            "confidence": event["confidence"]}
     return assignment
@@ -219,13 +219,22 @@ def presented_values(project: Project, rows: list, order: str | None) -> dict:
 def edit_from_history(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, event_id: int,
                       values: Mapping, *, seconds: float | None = None, both_bad: bool = False,
                       justification: str | None = None, confidence: int | None = None) -> int:
-    """Replace one of the annotator's labels (values as on screen); the old event stays."""
+    """Replace one of the annotator's labels (values as on screen); the old event stays.
+
+    The screen showed the item in the label's stored order, or (for a label imported without one)
+    in the annotator's hashed order, exactly as load_for_edit laid it out; the new event records it.
+    """
     event = label_store.get_event(storage.cursor(conn), event_id)
-    order = event["presented_order"] if event else None
+    if event is None:
+        raise NotFoundError(f"No label event {event_id} by this annotator")
+    order = None
+    if project.task_type == "pairwise":
+        order = event["presented_order"] or presented_order(annotator_id, event["item_id"])
     canonical = canonical_values(values, order) if order else values
     with _LOCK:
         new_id = edit_label(conn, project, annotator_id, event_id, canonical, seconds=seconds,
-                            both_bad=both_bad, justification=justification, confidence=confidence)
+                            presented_order=order, both_bad=both_bad, justification=justification,
+                            confidence=confidence)
         _mark(conn, project, annotator_id, event["item_id"], "other")
     return new_id
 

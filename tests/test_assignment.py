@@ -217,3 +217,30 @@ def test_highlighting_two_huge_responses_compares_lines_not_words():
     left, right = diff_words(a, b)  # a word diff here would be quadratic in 600K tokens
     assert left == [("word " * 300_000 + "\n", True), ("same last line\n", False)]
     assert right[-1] == ("same last line\n", False)
+
+
+def test_editing_an_imported_label_keeps_its_meaning_whatever_order_the_screen_shows(db, tmp_path):
+    """Imported labels have no presented order; the edit screen lays the item out in the
+    annotator's own order, and both the prefilled and the saved values follow that layout."""
+    import json as json_lib
+    from annotate.adapters import import_items
+    from annotate.assignment import edit_from_history, load_for_edit, presented_order
+    from annotate.importers import ColumnMapping
+    from annotate.projects import get_project
+    from annotate.annotators import get_annotator, set_active
+    rows = [{"id": f"i{i}", "prompt": "p", "response_a": f"a{i}", "response_b": f"b{i}", "alice": "A"}
+            for i in range(8)]
+    path = tmp_path / "imported.jsonl"
+    path.write_text("\n".join(json_lib.dumps(r) for r in rows))
+    import_items(db, "imp", path, mapping=ColumnMapping(human_labels={"alice": "alice"}))
+    project = get_project(db, "imp")
+    set_active(db, "alice", True)  # imported people start inactive; an admin lets alice log in
+    alice_id = get_annotator(db, "alice")["id"]
+    events = storage.labels.label_events_frame(storage.cursor(db), project.id)
+    swapped = next(e for e in events.itertuples() if presented_order(alice_id, e.item_id) == "BA")
+    item = load_for_edit(db, project, alice_id, swapped.event_id)
+    assert item.responses[0].startswith("b")  # B is on the left
+    assert item.previous["values"] == {"overall": 1}  # canonical A better = "right is better" here
+    new_id = edit_from_history(db, project, alice_id, swapped.event_id, {"overall": -1})  # left (B) better
+    stored = storage.labels.get_event(storage.cursor(db), new_id)
+    assert stored["values"] == [("overall", None, 1.0)] and stored["presented_order"] == "BA"
