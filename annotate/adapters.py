@@ -21,7 +21,7 @@ from annotate.config import MULTIPREF_SCALE, THREE_POINT_SCALE, Aspect, ProjectC
 from annotate.errors import ImportDataError, NotFoundError
 from annotate.importers import (ColumnMapping, ImportBatch, ImportReport, OnDuplicate, Record, batch_from_records,
                                 id_field, read_records, text_field, verdict_of, write_batch)
-from annotate.projects import Project, create_project, get_project
+from annotate.projects import Project, get_project
 
 ADAPTERS = ("pandalm", "mtbench", "multipref")
 
@@ -279,17 +279,17 @@ def import_items(conn: duckdb.DuckDBPyConnection, project_name: str, source: str
         project = None
     config = project.config if project else (
         adapter_config(adapter) if adapter else ProjectConfig(task_type=task_type or "pairwise"))
+    target = project or Project(0, project_name, config)
+    if not project_name.strip():
+        raise ImportDataError("A project needs a non-empty name")
     if hf_dataset:
         batch = adapter_batch_from_records(adapter or "", hf_records(hf_dataset, hf_split), config)
     elif adapter:
         batch = adapter_batch(adapter, Path(source), config)
     else:
         records = read_records(Path(source), fmt)
-        preview = Project(0, project_name, config)
-        batch = batch_from_records(preview, records, mapping or ColumnMapping(), f"import:{Path(source).name}")
-    if project is None:
-        project = create_project(conn, project_name, config)
-    return write_batch(conn, project, batch, on_duplicate=on_duplicate)
+        batch = batch_from_records(target, records, mapping or ColumnMapping(), f"import:{Path(source).name}")
+    return write_batch(conn, target, batch, on_duplicate=on_duplicate, create=project is None)
 
 
 def import_upload(conn: duckdb.DuckDBPyConnection, project_name: str, filename: str, data: bytes, *,

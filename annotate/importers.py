@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, Field
 
 import storage
-from storage import items as item_store, judgments as judgment_store, labels as label_store
+from storage import items as item_store, judgments as judgment_store, labels as label_store, projects as project_store
 from annotate.annotators import ensure_annotators
 from annotate.errors import ImportDataError
 from annotate.hashing import stable_hash
@@ -264,6 +264,9 @@ def verdict_of(value: int) -> str:
 def batch_from_records(project: Project, records: list[Record], mapping: ColumnMapping, source: str) -> ImportBatch:
     """Build a validated batch from generic records with a column mapping."""
     batch = ImportBatch()
+    if project.task_type == "rubric" and mapping.models and len(mapping.models) != len(mapping.responses):
+        raise ImportDataError(f"Column mapping: 'models' names {len(mapping.models)} columns but 'responses' "
+                              f"names {len(mapping.responses)}; give one model column per response or none")
     used = {mapping.id, mapping.prompt, mapping.context, mapping.reference, mapping.response_a,
             mapping.response_b, mapping.model_a, mapping.model_b, *mapping.responses, *mapping.models,
             *mapping.human_labels.values(), *mapping.judge_labels.values()}
@@ -288,7 +291,7 @@ def batch_from_records(project: Project, records: list[Record], mapping: ColumnM
                 batch.add_label(external_id, annotator, values, source)
         for judge, column in mapping.judge_labels.items():
             if record.data.get(column) is not None:
-                _add_file_judgment(batch, project, record, external_id, judge, column, source)
+                _add_file_judgment(batch, project, record, external_id, judge, column, source, len(texts))
     return batch
 
 
@@ -300,12 +303,8 @@ def _label_values(project: Project, record: Record, column: str, n_responses: in
             allowed = sorted(p.value for p in project.config.scale)
             raise record.error(column, f"label {raw!r} is not 'A', 'B', 'tie' or one of {allowed}")
         return [("overall", None, float(value))]
-    try:
-        scores = json.loads(raw) if isinstance(raw, str) and raw.strip()[:1] in "[{" else raw
-    except ValueError:
-        scores = None  # not JSON: reported just below
-    per_response = scores if isinstance(scores, list) else [scores]
-    if len(per_response) != n_responses or not all(isinstance(s, dict) for s in per_response):
+    per_response = _rubric_cells(raw, n_responses)
+    if per_response is None:
         raise record.error(column, f"expected an object of criterion scores per response ({n_responses})")
     rows = []
     for idx, scores in enumerate(per_response):
@@ -318,8 +317,22 @@ def _label_values(project: Project, record: Record, column: str, n_responses: in
     return rows
 
 
+def _rubric_cells(raw: Any, n_responses: int) -> list[dict] | None:
+    """A rubric cell as one {criterion: score} object per response (JSON text is parsed, a single
+    object stands for a single response); None when it has another shape."""
+    try:
+        cells = json.loads(raw) if isinstance(raw, str) and raw.strip()[:1] in "[{" else raw
+    except ValueError:
+        return None
+    cells = cells if isinstance(cells, list) else [cells]
+    if len(cells) != n_responses or not all(isinstance(c, dict) for c in cells):
+        return None
+    return cells
+
+
 def _add_file_judgment(batch: ImportBatch, project: Project, record: Record, external_id: str,
-                       judge: str, column: str, source: str) -> None:
+                       judge: str, column: str, source: str, n_responses: int) -> None:
+    """A judge's verdict from a file; one that cannot be read is stored unparsed, with the raw cell."""
     raw = record.data[column]
     config = {"backend": "external", "name": judge, "source": source, "column": column}
     if project.task_type == "pairwise":
@@ -327,13 +340,15 @@ def _add_file_judgment(batch: ImportBatch, project: Project, record: Record, ext
         batch.add_judgment(external_id, judge, config, verdict=None if value is None else verdict_of(value),
                            is_parsed=value is not None, raw_output=str(raw), aspect="overall")
     else:
-        for idx, scores in enumerate(raw if isinstance(raw, list) else [raw]):
+        cells = _rubric_cells(raw, n_responses) or [None] * n_responses
+        for idx, scores in enumerate(cells):
             for criterion in project.config.criteria:
                 score = scores.get(criterion.name) if isinstance(scores, dict) else None
                 ok = isinstance(score, (int, float)) and not isinstance(score, bool) and score in criterion.scores
                 batch.add_judgment(external_id, judge, config, aspect=criterion.name, response_idx=idx,
                                    score=float(score) if ok else None, verdict=str(score) if ok else None,
-                                   is_parsed=ok, raw_output=json.dumps(scores, ensure_ascii=False))
+                                   is_parsed=ok, raw_output=json.dumps(raw if scores is None else scores,
+                                                                       ensure_ascii=False, default=str))
 
 
 def import_file(conn: duckdb.DuckDBPyConnection, project: Project, path: str | Path, *,
@@ -349,12 +364,40 @@ def import_file(conn: duckdb.DuckDBPyConnection, project: Project, path: str | P
 # ---------------------------------------------------------------- writing
 
 
+def check_labels(project: Project, batch: ImportBatch) -> None:
+    """Refuse label values the project cannot hold: an aspect or criterion it does not have, or a
+    value off its scale (an adapter's data imported into a project with another config)."""
+    config = project.config
+    by_key = {label["key"]: label["external_id"] for label in batch.labels}
+    n_responses: dict[str, int] = {}
+    for response in batch.responses:
+        n_responses[response["external_id"]] = n_responses.get(response["external_id"], 0) + 1
+    scale = {p.value for p in config.scale}
+    for row in batch.label_values:
+        external_id, aspect, value = by_key[row["key"]], row["aspect"], row["value"]
+        if aspect not in config.aspect_names:
+            problem = f"aspect or criterion '{aspect}' is not in the project (it has {config.aspect_names})"
+        elif config.task_type == "pairwise" and value not in scale:
+            problem = f"value {value:g} of '{aspect}' is not on the project's scale {sorted(scale)}"
+        elif config.task_type == "rubric" and (value not in config.criterion(aspect).scores
+                                               or not 0 <= row["response_idx"] < n_responses[external_id]):
+            problem = f"score {value:g} of '{aspect}' for response {row['response_idx']} does not fit the project"
+        else:
+            continue
+        raise ImportDataError(f"{batch.places[external_id]}: item '{external_id}': {problem}; nothing was "
+                              f"imported into project '{project.name}'")
+
+
 def write_batch(conn: duckdb.DuckDBPyConnection, project: Project, batch: ImportBatch,
-                on_duplicate: OnDuplicate = "error") -> ImportReport:
+                on_duplicate: OnDuplicate = "error", create: bool = False) -> ImportReport:
     """Write a validated batch in one transaction; with on_duplicate='skip' items whose external id
-    the project already has are left out (with their labels and judgments)."""
+    the project already has are left out (with their labels and judgments). With `create`, the
+    project (`project.id` unused) is created in the same transaction, so a failed import leaves
+    no empty project behind."""
+    check_labels(project, batch)
     items = pd.DataFrame(batch.items, columns=item_store.ITEM_COLUMNS)
-    existing = item_store.existing_external_ids(storage.cursor(conn), project.id, items["external_id"].tolist())
+    existing = set() if create else item_store.existing_external_ids(
+        storage.cursor(conn), project.id, items["external_id"].tolist())
     if existing and on_duplicate == "error":
         first = sorted(existing, key=lambda e: batch.places[e])[0]
         raise ImportDataError(f"{batch.places[first]}: item id '{first}' already exists in project "
@@ -371,10 +414,12 @@ def write_batch(conn: duckdb.DuckDBPyConnection, project: Project, batch: Import
         judgments = judgments[~judgments["external_id"].isin(existing)]
 
     def write(cur: duckdb.DuckDBPyConnection) -> None:
-        id_map = item_store.insert_items(cur, project.id, items[keep], responses)
+        project_id = project_store.insert_project(cur, project.name, project.task_type,
+                                                  project.config.model_dump_json()) if create else project.id
+        id_map = item_store.insert_items(cur, project_id, items[keep], responses)
         if not labels.empty:
             annotators = ensure_annotators(cur, sorted(labels["annotator"].unique()))
-            events = labels.assign(project_id=project.id, item_id=labels["external_id"].map(id_map),
+            events = labels.assign(project_id=project_id, item_id=labels["external_id"].map(id_map),
                                    annotator_id=labels["annotator"].map(annotators))
             label_store.insert_label_events(cur, events.drop(columns=["external_id", "annotator"]),
                                             pd.DataFrame(batch.label_values))

@@ -184,3 +184,45 @@ def test_rubric_label_for_the_wrong_number_of_responses_is_refused(db, tmp_path)
         import_file(db, project, write_jsonl(tmp_path / "r.jsonl", rows),
                     mapping=ColumnMapping(human_labels={"ann": "ann"}))
     assert table_counts(db) == before
+
+
+def test_a_failed_import_into_a_new_project_leaves_no_empty_project(db, tmp_path):
+    path = write_jsonl(tmp_path / "d.jsonl", [pair(1), pair(2, prompt=None)])
+    with pytest.raises(ImportDataError, match="field 'prompt': missing"):
+        import_items(db, "never", path)
+    assert table_counts(db)["projects"] == 0
+
+
+def test_adapter_labels_that_do_not_fit_an_existing_project_are_refused(db, tmp_path):
+    """MultiPref's 5-point labels and aspects cannot go into a 3-point project without aspects."""
+    from annotate.config import THREE_POINT_SCALE
+    create_project(db, "small", ProjectConfig(task_type="pairwise", scale=THREE_POINT_SCALE))
+    row = {"comparison_id": "c1", "text": "q", "completion_a": "a", "completion_b": "b",
+           "normal_worker_annotations": [{"evaluator": "w", "overall_pref": "Tie", "helpful_pref": "Tie",
+                                          "truthful_pref": "Tie", "harmless_pref": "Tie"}]}
+    before = table_counts(db)
+    with pytest.raises(ImportDataError, match=r"mp\.jsonl line 1: item 'c1': aspect or criterion 'helpfulness' is not in"):
+        import_items(db, "small", write_jsonl(tmp_path / "mp.jsonl", [row]), adapter="multipref")
+    assert table_counts(db) == before
+
+
+def test_rubric_judge_scores_in_csv_text_cells_are_parsed_per_response(db, tmp_path):
+    config = ProjectConfig(task_type="rubric", criteria=[Criterion(name="accuracy", scores={1: "a", 2: "b", 3: "c"})])
+    project = create_project(db, "r", config)
+    path = tmp_path / "r.csv"
+    pd.DataFrame([{"id": "r1", "prompt": "p", "r1": "x", "r2": "y",
+                   "judge": json.dumps([{"accuracy": 3}, {"accuracy": 1}]), "bad": "not json"}]).to_csv(path, index=False)
+    import_file(db, project, path, mapping=ColumnMapping(responses=["r1", "r2"],
+                                                         judge_labels={"j": "judge", "broken": "bad"}))
+    judgments = judgment_store.judgments_frame(storage.cursor(db), project.id).set_index(["judge", "response_idx"])
+    assert judgments.loc[("j", 0), "score"] == 3 and judgments.loc[("j", 1), "score"] == 1
+    assert not judgments.loc["broken", "is_parsed"].any() and len(judgments.loc["broken"]) == 2
+    assert (judgments.loc["broken", "raw_output"] == '"not json"').all()
+
+
+def test_a_models_mapping_shorter_than_the_responses_is_refused(db, tmp_path):
+    config = ProjectConfig(task_type="rubric", criteria=[Criterion(name="c", scores={1: "a", 2: "b"})])
+    project = create_project(db, "r", config)
+    path = write_jsonl(tmp_path / "r.jsonl", [{"id": "r1", "prompt": "p", "r1": "x", "r2": "y", "m1": "m"}])
+    with pytest.raises(ImportDataError, match="'models' names 1 columns but 'responses' names 2"):
+        import_file(db, project, path, mapping=ColumnMapping(responses=["r1", "r2"], models=["m1"]))
