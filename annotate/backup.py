@@ -91,16 +91,13 @@ def write_snapshot(conn: duckdb.DuckDBPyConnection, out: str | os.PathLike) -> d
 
 def _copy_all(cur: duckdb.DuckDBPyConnection, folder: Path) -> dict:
     tables: dict[str, dict] = {}
-    cur.execute("BEGIN TRANSACTION")
-    try:
+    with store.snapshot(cur):
         version = store.schema_version(cur)
         for table, columns in store.table_columns(cur).items():
             store.copy_table(cur, table, folder / f"{table}.parquet")
             rows, checksum = store.table_stats(cur, table, columns)
             tables[table] = {"file": f"{table}.parquet", "rows": rows, "checksum": checksum, "columns": columns}
         sequences = store.sequence_values(cur)
-    finally:
-        cur.execute("ROLLBACK")  # read-only: nothing to commit
     for entry in tables.values():
         entry["sha256"] = _sha256(folder / entry["file"])
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "schema_version": version,

@@ -29,8 +29,12 @@ def canonical_values(values: Mapping[str, int], presented_order: str) -> dict[st
     """
     if presented_order not in ORDERS:
         raise LabelError(f"presented_order must be 'AB' or 'BA', not {presented_order!r}")
+    odd = {aspect: value for aspect, value in values.items()
+           if value is not None and (isinstance(value, bool) or not float(value).is_integer())}
+    if odd:
+        raise LabelError(f"Pairwise values must be whole points on the scale, got {odd}")
     sign = 1 if presented_order == "AB" else -1
-    return {aspect: sign * int(value) for aspect, value in values.items()}
+    return {aspect: None if value is None else sign * int(value) for aspect, value in values.items()}
 
 
 def record_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,

@@ -8,8 +8,10 @@ row over the snapshot's columns and sum the hashes, so they do not depend on row
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
+from typing import Iterator
 
 import duckdb
 
@@ -103,3 +105,14 @@ def advance_sequence(cur: duckdb.DuckDBPyConnection, sequence: str, last_value: 
     missing = last_value - (current[0] or 0) if current else 0
     if missing > 0:
         cur.execute(f"SELECT max(nextval({_literal(sequence)})) FROM range(?)", [missing])
+
+
+@contextlib.contextmanager
+def snapshot(cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """One read transaction, so that every table is copied as of the same moment; rolled back
+    at the end since it writes nothing."""
+    cur.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    finally:
+        cur.execute("ROLLBACK")

@@ -210,12 +210,18 @@ def test_client_errors_are_not_retried(db, pairs, stub):
 
 
 def test_api_key_comes_from_the_named_environment_variable(db, pairs, stub, monkeypatch):
-    monkeypatch.setenv("STUB_KEY", "sk-test")
-    run_judge(db, "pairs", config(stub, api_key_env="STUB_KEY"), limit=1)
+    monkeypatch.setenv("STUB_API_KEY", "sk-test")
+    run_judge(db, "pairs", config(stub, api_key_env="STUB_API_KEY"), limit=1)
     assert stub.headers[0]["Authorization"] == "Bearer sk-test"
-    monkeypatch.delenv("STUB_KEY")
-    with pytest.raises(ConfigError, match="STUB_KEY"):
-        run_judge(db, "pairs", config(stub, api_key_env="STUB_KEY", name="other"), limit=1)
+    monkeypatch.delenv("STUB_API_KEY")
+    with pytest.raises(ConfigError, match="STUB_API_KEY"):
+        run_judge(db, "pairs", config(stub, api_key_env="STUB_API_KEY", name="other"), limit=1)
+
+
+def test_a_judge_config_cannot_name_an_arbitrary_server_secret():
+    with pytest.raises(ValueError, match="api_key_env"):
+        JudgeConfig(name="exfil", backend="openai", model="m", base_url="http://evil.example/v1",
+                    api_key_env="AWS_SECRET_ACCESS_KEY")
 
 
 def test_unreachable_server_is_stored_unparsed(db, pairs):

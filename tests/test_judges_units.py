@@ -128,3 +128,11 @@ def test_rubric_verdict_is_the_argmax_and_score_the_expected_score():
     verdict = rubric_verdict(CRITERION, [0.2, 0.3, 0.5])
     assert verdict.verdict == "3" and verdict.score == pytest.approx(0.2 + 0.6 + 1.5)
     assert normalise([math.log(1), math.log(3), float("-inf")]) == pytest.approx([0.25, 0.75, 0.0])
+
+
+def test_equal_probabilities_for_a_and_b_are_a_tie_so_an_order_blind_judge_stays_consistent():
+    from annotate.judges.base import pairwise_verdict
+    assert pairwise_verdict([0.5, 0.0, 0.5]).verdict == "tie"
+    assert pairwise_verdict([0.4, 0.2, 0.4]).verdict == "tie"
+    assert pairwise_verdict([0.3, 0.4, 0.3]).verdict == "tie"
+    assert pairwise_verdict([0.5, 0.1, 0.4]).verdict == "A"

@@ -201,3 +201,8 @@ def test_labels_submitted_on_the_annotator_screen_trigger_online_reranking(db, s
     while store.latest_routing_run(cur, synthetic.id)["kind"] != "rerank" and time.time() < deadline:
         time.sleep(0.2)
     assert store.latest_routing_run(cur, synthetic.id)["kind"] == "rerank"
+
+
+def test_sibling_evidence_of_an_item_comparing_a_text_with_itself_is_empty():
+    difference, count = sibling_evidence(np.array([0, 1]), np.array([0, 2]), 3, np.array([1.0, np.nan]))
+    assert difference.tolist() == [0.0, 0.0] and count.tolist() == [0, 0]

@@ -74,10 +74,13 @@ def unparsed(raw_output: str | None, is_error: bool = False, **usage) -> Verdict
 
 
 def pairwise_verdict(probs: Sequence[float] | None, verdict: str | None = None, **fields) -> Verdict:
-    """A parsed pairwise verdict; with probs, the verdict is their argmax (first of equals)."""
+    """A parsed pairwise verdict; with probs, the verdict is their argmax, and 'tie' when P(A) and
+    P(B) are equal and highest (as in annotate.verdicts), so an order-blind judge stays consistent."""
     if probs is not None:
         probs = [float(p) for p in probs]
         verdict = PAIRWISE_CLASSES[max(range(3), key=lambda k: probs[k])]
+        if probs[0] == probs[2] >= probs[1]:
+            verdict = "tie"
     return Verdict(verdict=verdict, is_parsed=True, probs=probs, **fields)
 
 

@@ -44,7 +44,10 @@ class JudgeConfig(BaseModel):
     reward_scale: float = Field(default=1.0, gt=0, description="reward_model: rewards are divided by this")
     max_length: int | None = Field(default=None, ge=8, description="truncate inputs to this many tokens")
     base_url: str = Field(default="http://127.0.0.1:8000/v1", description="openai: the endpoint's /v1 URL")
-    api_key_env: str | None = Field(default=None, description="openai: environment variable holding the API key")
+    api_key_env: str | None = Field(default=None, pattern=r"^[A-Z][A-Z0-9_]*(API_KEY|TOKEN)$",
+                                    description="openai: environment variable holding the API key; its "
+                                                "name must end in API_KEY or TOKEN, so that a judge "
+                                                "config cannot send any other server secret to an endpoint")
     top_logprobs: int = Field(default=10, ge=0, le=20, description="openai: 0 to not ask for logprobs")
     max_parse_retries: int = Field(default=0, ge=0, description="openai: ask again when a reply does not parse")
     cost_per_1k_prompt_tokens: float | None = Field(default=None, ge=0)

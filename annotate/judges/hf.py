@@ -56,7 +56,9 @@ def chat_text(tokenizer: PreTrainedTokenizerBase, messages: list[dict], add_gene
 def encode(tokenizer: PreTrainedTokenizerBase, texts: list[str], config: JudgeConfig, device: torch.device,
            pairs: list[str] | None = None) -> dict:
     """Tokenize a batch with padding (and truncation to config.max_length); the chat template
-    already holds the special tokens, so they are added only for plain text."""
+    already holds the special tokens, so they are added only for plain text. Truncation cuts the
+    start of a prompt, never its end, where the answer cue (e.g. '[[') stands."""
+    tokenizer.truncation_side = "left"
     encoded = tokenizer(texts, pairs, return_tensors="pt", padding=True,
                         truncation=config.max_length is not None, max_length=config.max_length,
                         add_special_tokens=not has_chat_template(tokenizer))

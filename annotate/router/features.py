@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from annotate.errors import AnnotateError
+
 MAX_LEVELS = 64
 TOKEN = re.compile(r"\w+")
 SIGN = {"A": -1.0, "tie": 0.0, "B": 1.0}
@@ -131,6 +133,8 @@ def judge_features(verdicts: pd.DataFrame, item_ids: np.ndarray,
         (frame in item order, {judge name: signed verdict (NaN unparsed)} with the primary first).
     """
     judges = verdicts[["judge_id", "judge"]].drop_duplicates().sort_values("judge_id")
+    if primary_judge_id not in set(judges["judge_id"]):
+        raise AnnotateError(f"Judge {primary_judge_id} has no verdicts on the {len(item_ids)} items being routed")
     order = [primary_judge_id] + [j for j in judges["judge_id"] if j != primary_judge_id]
     names = dict(zip(judges["judge_id"], judges["judge"]))
     columns, signs = {}, {}
@@ -177,7 +181,9 @@ def sibling_evidence(text_a: np.ndarray, text_b: np.ndarray, n_texts: int,
     score = np.bincount(text_b, v, n_texts) - np.bincount(text_a, v, n_texts)
     count = np.bincount(text_a, known, n_texts) + np.bincount(text_b, known, n_texts)
     difference = (score[text_b] - v) - (score[text_a] + v)
-    return difference, count[text_a] + count[text_b] - 2 * known
+    same = text_a == text_b  # both responses the same text: every verdict on it cancels out
+    difference = np.where(same, 0.0, difference)
+    return difference, count[text_a] + count[text_b] - 2 * known * (1 + same)
 
 
 def human_evidence(features: ItemFeatures, known: np.ndarray) -> np.ndarray:
