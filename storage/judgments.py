@@ -18,10 +18,18 @@ JUDGMENT_FIELDS = ["judge_id", "run_id", "item_id", "aspect", "response_idx", "p
 
 def get_or_create_judge(cur: duckdb.DuckDBPyConnection, name: str, backend: str, config_json: str,
                         config_hash: str, template_hash: str | None) -> int:
-    """Return the id of the judge with this config hash, creating it if new."""
+    """Return the id of the judge with this config hash, creating it if new.
+
+    Judge names stay unique, because reports, the router and exports name judges: a new version
+    of a judge (same name, another config or template) is stored as 'NAME v2', 'NAME v3', ...
+    """
     row = cur.execute("SELECT id FROM judges WHERE config_hash = ?", [config_hash]).fetchone()
     if row:
         return int(row[0])
+    versions = cur.execute("SELECT count(*) FROM judges WHERE name = ? OR starts_with(name, ?)",
+                           [name, f"{name} v"]).fetchone()[0]
+    if versions:
+        name = f"{name} v{versions + 1}"
     row = cur.execute("""INSERT INTO judges (name, backend, config, config_hash, template_hash)
                          VALUES (?, ?, ?, ?, ?) RETURNING id""",
                       [name, backend, config_json, config_hash, template_hash]).fetchone()

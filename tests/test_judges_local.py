@@ -192,6 +192,8 @@ def test_edited_template_is_a_new_judge_that_judges_everything_again(db, pairwis
     judges = list_judges(db, "pairs").set_index("id")
     assert first.judge_id != second.judge_id and second.n_done == 2
     assert judges.loc[first.judge_id, "template_hash"] != judges.loc[second.judge_id, "template_hash"]
+    name = judges.loc[first.judge_id, "name"]
+    assert judges.loc[second.judge_id, "name"] == f"{name} v2"  # reports and the router tell them apart
 
 
 def test_reward_model_refuses_a_rubric_project(db, rubric, tiny):
