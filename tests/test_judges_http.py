@@ -7,6 +7,7 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pandas as pd
 import pytest
 
 import storage
@@ -245,3 +246,17 @@ def test_rubric_scores_get_a_distribution_over_the_scale(db, stub, tmp_path):
     assert row["score"] == pytest.approx(2 * 0.2 + 3 * 0.8)
     prompt = stub.requests[0]["messages"][-1]["content"]
     assert "###Reference Answer (Score 3):\n4" in prompt and "Score 2: partly" in prompt
+
+
+def test_a_score_split_over_two_tokens_keeps_its_parsed_value_and_no_distribution(db, stub, tmp_path):
+    criteria = [Criterion(name="quality", scores={s: f"level {s}" for s in range(1, 11)})]
+    project = create_project(db, "tens", ProjectConfig(task_type="rubric", criteria=criteria))
+    path = tmp_path / "t.jsonl"
+    path.write_text(json.dumps({"id": "t1", "prompt": "Rate", "response": "Great"}) + "\n", encoding="utf-8")
+    import_file(db, project, path, mapping=ColumnMapping(responses=["response"]))
+    stub.script = [("reply", "Feedback: great. [RESULT] 10",
+                    tokens("Feedback: great. ", "[RESULT]", " 1", "0", top={2: {" 1": 0.9, " 2": 0.1}}))]
+    run_judge(db, "tens", config(stub))
+    row = stored(db, project).iloc[0]
+    assert (row["verdict"], row["score"]) == ("10", 10.0)
+    assert row["probs"] is None or row["probs"] is pd.NA  # no distribution made up from the "1"

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -148,7 +149,7 @@ class OpenAIJudge(Judge):
         if verdict is None:
             return unparsed(reply.text, **usage)
         tokens = [self.template.verdicts[v] for v in CANONICAL_VERDICTS]
-        probs = self._probs(reply, match.start(1), tokens)
+        probs = self._probs(reply, match, tokens)
         return pairwise_verdict(probs, verdict, rationale=rationale_before(reply.text, match),
                                 raw_output=reply.text, **usage)
 
@@ -156,14 +157,18 @@ class OpenAIJudge(Judge):
         score, match = parse_score(reply.text, self.template, request.criterion)
         if score is None:
             return unparsed(reply.text, **usage)
-        probs = self._probs(reply, match.start(1), [str(s) for s in request.criterion.scores])
+        probs = self._probs(reply, match, [str(s) for s in request.criterion.scores])
         return rubric_verdict(request.criterion, probs, score, rationale=rationale_before(reply.text, match),
                               raw_output=reply.text, **usage)
 
     @staticmethod
-    def _probs(reply: Reply, offset: int, choices: list[str]) -> list[float] | None:
-        entry = token_at(reply.logprobs, offset) if reply.logprobs else None
-        return choice_probs(entry, choices) if entry else None
+    def _probs(reply: Reply, match: re.Match, choices: list[str]) -> list[float] | None:
+        """The choices' probabilities at the verdict token, only when that one token is the whole
+        verdict: a "10" split into "1" + "0" must not be read as a distribution around 1."""
+        entry = token_at(reply.logprobs, match.start(1)) if reply.logprobs else None
+        if entry is None or (entry.get("token") or "").strip() != match.group(1).strip():
+            return None
+        return choice_probs(entry, choices)
 
 
 def _retry_after(response: httpx.Response) -> float:
