@@ -31,10 +31,17 @@ def download(frame: pd.DataFrame, name: str) -> None:
                        file_name=f"{project.name}-{name}.csv", icon=":material/download:")
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_report(_conn, project_name: str, filters: report_lib.ReportFilters, version: tuple):
+    """The report, recomputed only when the filters or the project's labels and judgments change
+    (`version`), not on every click in the page's tabs."""
+    return report_lib.build_report(_conn, project_name, filters)
+
+
 try:
     with st.spinner("Computing the report"):
-        result = report_lib.build_report(conn, project.name, report_lib.ReportFilters(
-            aspect, tie_policy, chosen, calibration, int(n_boot), 0))
+        result = cached_report(conn, project.name, report_lib.ReportFilters(
+            aspect, tie_policy, chosen, calibration, int(n_boot), 0), report_lib.report_version(conn, project.name))
 except AnnotateError as exc:
     st.error(str(exc))
     st.stop()

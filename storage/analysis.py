@@ -121,3 +121,13 @@ def calibration_item_count(cur: duckdb.DuckDBPyConnection, project_id: int) -> i
     return int(cur.execute("""
         SELECT count(DISTINCT r.item_id) FROM routing_decisions r
         WHERE r.project_id = ? AND r.is_calibration""", [project_id]).fetchone()[0])
+
+
+def data_version(cur: duckdb.DuckDBPyConnection, project_id: int) -> tuple:
+    """Counts that change whenever a report's inputs do (events, judgments and routing rows are
+    append-only): label events, items, judgments, routing decisions."""
+    return tuple(cur.execute("""
+        SELECT (SELECT count(*) FROM label_events WHERE project_id = $p),
+               (SELECT count(*) FROM items WHERE project_id = $p),
+               (SELECT count(*) FROM judgments j JOIN items i ON i.id = j.item_id WHERE i.project_id = $p),
+               (SELECT count(*) FROM routing_decisions WHERE project_id = $p)""", {"p": int(project_id)}).fetchone())
