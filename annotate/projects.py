@@ -7,7 +7,7 @@ import duckdb
 import pandas as pd
 
 import storage
-from storage import projects as store
+from storage import analysis as analysis_store, projects as store
 from annotate.config import ProjectConfig, parse_config
 from annotate.errors import AnnotateError, NotFoundError
 
@@ -73,3 +73,9 @@ def list_project_status(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
             for p in store.list_projects(cur).itertuples()]
     return pd.DataFrame(rows, columns=["project", "task_type", "items", "human_labels", "judge_labels",
                                        "annotators", "skips", "flags"])
+
+
+def data_version(conn: duckdb.DuckDBPyConnection, name: str) -> tuple:
+    """A value that changes whenever the project's labels, items, judgments or routing do, so that
+    pages can cache reports and routing plans until then."""
+    return analysis_store.data_version(storage.cursor(conn), get_project(conn, name).id)

@@ -287,11 +287,6 @@ def format_report(report: AgreementReport) -> str:
     return "\n\n".join(parts)
 
 
-def report_version(conn: duckdb.DuckDBPyConnection, project_name: str) -> tuple:
-    """A value that changes whenever the project's report could (for caching the report page)."""
-    return store.data_version(storage.cursor(conn), get_project(conn, project_name).id)
-
-
 def slice_options(conn: duckdb.DuckDBPyConnection, project_name: str) -> dict:
     """What the report can be filtered on: {'aspects': [...], 'metadata': DataFrame(key, value,
     items), 'calibration_items': int} (for the analysis page's pickers)."""

@@ -2,7 +2,7 @@
 import pandas as pd
 import streamlit as st
 
-from annotate import agreement, report as report_lib
+from annotate import agreement, projects, report as report_lib
 from annotate.errors import AnnotateError
 from pages import analysis_charts as charts, session
 
@@ -41,7 +41,7 @@ def cached_report(_conn, project_name: str, filters: report_lib.ReportFilters, v
 try:
     with st.spinner("Computing the report"):
         result = cached_report(conn, project.name, report_lib.ReportFilters(
-            aspect, tie_policy, chosen, calibration, int(n_boot), 0), report_lib.report_version(conn, project.name))
+            aspect, tie_policy, chosen, calibration, int(n_boot), 0), projects.data_version(conn, project.name))
 except AnnotateError as exc:
     st.error(str(exc))
     st.stop()

@@ -2,7 +2,7 @@
 import altair as alt
 import streamlit as st
 
-from annotate import router
+from annotate import projects, router
 from annotate.errors import AnnotateError
 from pages import session
 
@@ -22,9 +22,17 @@ budget_text = right.text_input("Budget", "30%", help="Human labels (300), a shar
                                                     "or money ($120, priced from the project config)")
 every_n = left.number_input("Re-rank after every N new human labels", 1, 10_000, router.routing.DEFAULT_EVERY_N)
 config = project.config
+
+
+@st.cache_data(show_spinner="Planning the routing...", max_entries=16)
+def cached_plan(_conn, project_name: str, judge: str, strategy: str, budget: router.Budget, version: tuple):
+    """The routing plan, recomputed only when the settings or the project's data (`version`) change."""
+    return router.plan_routing(_conn, project_name, judge, strategy, budget)
+
+
 try:
     budget = router.parse_budget(budget_text, config.overlap, config.cost_per_human_label, config.cost_per_judge_call)
-    plan = router.plan_routing(conn, project.name, judge, strategy, budget)
+    plan = cached_plan(conn, project.name, judge, strategy, budget, projects.data_version(conn, project.name))
 except AnnotateError as exc:
     st.error(str(exc))
     st.stop()
@@ -36,7 +44,7 @@ st.write(f"**{(decisions['route'] == 'human').sum()}** items to humans (overlap 
 st.subheader("Preview: highest-priority items and why")
 preview = decisions.sort_values("priority", ascending=False).head(50)
 st.dataframe(preview[["item_id", "route", "priority", "is_calibration", "gain", "ai_verdict", "ai_source",
-                      "reasons"]], hide_index=True, use_container_width=True)
+                      "reasons"]], hide_index=True, width="stretch")
 if st.button("Apply routing", type="primary"):
     router.apply_routing(conn, project.name, judge, strategy, budget, every_n=int(every_n))
     st.success("Routing applied: the annotation queue now serves the human items by priority.")
@@ -47,7 +55,7 @@ curve = router.budget_curve(plan)
 st.altair_chart(alt.Chart(curve).mark_line().encode(
     x=alt.X("budget:Q", title="Share of items sent to humans"),
     y=alt.Y("expected_accuracy:Q", title="Router's estimated accuracy (no gold)", scale=alt.Scale(zero=False))),
-    use_container_width=True)
+    width="stretch")
 
 st.subheader("Simulation against the project's human labels")
 seeds = st.slider("Seeds", 1, 10, 3)
@@ -63,5 +71,5 @@ if st.button("Simulate strategies"):
                                      color="strategy:N")
     st.altair_chart(base.mark_line(point=True).encode(y=alt.Y("mean:Q", title="Accuracy vs gold",
                                                                scale=alt.Scale(zero=False)))
-                    + base.mark_errorbar().encode(y="low:Q", y2="high:Q"), use_container_width=True)
+                    + base.mark_errorbar().encode(y="low:Q", y2="high:Q"), width="stretch")
     st.dataframe(result.auc.rename(columns={"mean": "auc", "std": "auc_std"}), hide_index=True)

@@ -228,19 +228,19 @@ def test_a_project_without_labels_or_judges_gets_reasons_not_exceptions(db, tmp_
     assert json.dumps(report.as_dict(), default=str)
 
 
-def test_report_version_changes_with_any_new_label_or_edit(db, tmp_path):
+def test_data_version_changes_with_any_new_label_or_edit(db, tmp_path):
     from annotate.annotators import add_annotator
     from annotate.labels import edit_label, record_label
     from annotate.projects import get_project
-    from annotate.report import report_version
+    from annotate.projects import data_version
     path = tmp_path / "v.jsonl"
     path.write_text(json.dumps({"id": "q1", "prompt": "p", "response_a": "a", "response_b": "b"}))
     import_file(db, create_project(db, "v", ProjectConfig(task_type="pairwise")), path)
     project = get_project(db, "v")
     item_id = storage.cursor(db).execute("SELECT id FROM items").fetchone()[0]
     annotator = add_annotator(db, "ann")[0]["id"]
-    first = report_version(db, "v")
+    first = data_version(db, "v")
     event = record_label(db, project, annotator, item_id, {"overall": 1})
-    second = report_version(db, "v")
+    second = data_version(db, "v")
     edit_label(db, project, annotator, event, {"overall": -1})
-    assert len({first, second, report_version(db, "v")}) == 3
+    assert len({first, second, data_version(db, "v")}) == 3
