@@ -205,6 +205,16 @@ def database_checksums(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, 
     return {table: store.table_stats(cur, table, columns) for table, columns in store.table_columns(cur).items()}
 
 
+def file_checksums(db_path: str | os.PathLike) -> dict[str, tuple[int, str]]:
+    """database_checksums of a database file that no process holds, opened read-only: how two
+    files (an original and its restore) are compared."""
+    conn = store.open_read_only(db_path)
+    try:
+        return database_checksums(conn)
+    finally:
+        conn.close()
+
+
 def read_manifest(folder: str | os.PathLike) -> dict:
     """The manifest of a backup folder after checking every file's SHA-256 against it."""
     folder = Path(folder)

@@ -22,17 +22,8 @@ from annotate.labels import record_label
 from annotate.config import ProjectConfig
 from annotate.importers import import_file
 from annotate.projects import create_project, get_project
-from storage.backup import open_read_only
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def checksums(db_path: Path) -> dict:
-    conn = open_read_only(db_path)
-    try:
-        return backup.database_checksums(conn)
-    finally:
-        conn.close()
 
 
 def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -63,8 +54,8 @@ def test_restore_rebuilds_every_table_identically_and_ids_continue(labeled, tmp_
     result = run_cli("restore", "--from", str(tmp_path / "bk"), "--db", str(tmp_path / "new.duckdb"))
     assert result.returncode == 0, result.stderr
     assert "counts and checksums match" in result.stdout
-    original = checksums(labeled)
-    assert checksums(tmp_path / "new.duckdb") == original
+    original = backup.file_checksums(labeled)
+    assert backup.file_checksums(tmp_path / "new.duckdb") == original
     assert original["label_events"][0] > 3 and original["judgments"][0] > 0  # imported labels and judges too
 
     conn = storage.connect(tmp_path / "new.duckdb")
@@ -126,8 +117,8 @@ def test_backup_of_a_file_held_by_a_writing_process_is_taken_by_that_process(lab
         holder.wait()
     assert result.returncode == 0, result.stderr
     assert backup.restore_database(tmp_path / "bk", tmp_path / "new.duckdb")["annotators"]["checksum_checked"]
-    restored = checksums(tmp_path / "new.duckdb")
-    final = checksums(labeled)
+    restored = backup.file_checksums(tmp_path / "new.duckdb")
+    final = backup.file_checksums(labeled)
     assert 1 < restored["annotators"][0] <= final["annotators"][0]  # a snapshot from the middle of the writes
     assert restored["label_events"] == final["label_events"]
     assert not list(backup.requests_dir(labeled).glob("backup-*"))  # request and answer cleaned up

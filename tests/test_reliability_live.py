@@ -17,7 +17,6 @@ import storage
 from annotate import backup
 from bench.soak import (CHROMIUM, AppServer, Annotator, check_store, drive, kill_and_restart, make_database,
                         submits_reached)
-from storage.backup import open_read_only
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,14 +36,6 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 async def backup_after(annotators: list[Annotator], submits: int, db_path: Path, out: Path):
     await submits_reached(annotators, submits)
     return await asyncio.to_thread(run_cli, "--db", str(db_path), "backup", "--out", str(out), "--timeout", "120")
-
-
-def checksums(db_path: Path) -> dict:
-    conn = open_read_only(db_path)
-    try:
-        return backup.database_checksums(conn)
-    finally:
-        conn.close()
 
 
 def test_ten_annotators_at_once_lose_nothing_and_fill_overlap_exactly_while_backups_run(tmp_path):
@@ -85,7 +76,7 @@ def test_ten_annotators_at_once_lose_nothing_and_fill_overlap_exactly_while_back
     assert after.returncode == 0, after.stderr
     restored = run_cli("restore", "--from", str(tmp_path / "after"), "--db", str(tmp_path / "after.duckdb"))
     assert restored.returncode == 0, restored.stderr
-    assert checksums(tmp_path / "after.duckdb") == checksums(db_path)
+    assert backup.file_checksums(tmp_path / "after.duckdb") == backup.file_checksums(db_path)
 
 
 def test_sigkill_mid_load_keeps_every_completed_label_and_annotators_continue(tmp_path):
