@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-import storage
-from annotate import annotators, auth
-from annotate.demo import create_demo, is_demo_needed
+from annotate.labeling import annotators, auth
+from annotate.data.demo import create_demo, is_demo_needed
 from annotate.errors import AnnotateError
 from pages import session
 
@@ -82,7 +81,7 @@ def sidebar(user: dict) -> None:
 
 def main() -> None:
     st.set_page_config(page_title="Annotate", page_icon=":material/compare:", layout="wide")
-    prepare_database(str(storage.resolve_db_path()))
+    prepare_database(session.db_path())
     user = login()
     if user is None:
         login_form()

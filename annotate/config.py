@@ -13,6 +13,9 @@ from pydantic import BaseModel, Field, ValidationError, field_validator, model_v
 
 from annotate.errors import ConfigError
 
+# How agreement treats a tie: a category of its own (MT-Bench S1) or a reason to drop the comparison (S2).
+TIE_POLICIES = ("with_ties", "without_ties")
+
 
 class ScalePoint(BaseModel):
     value: int
@@ -67,7 +70,6 @@ class ProjectConfig(BaseModel):
     ask_confidence: bool = True
     both_bad_flag: bool = True
     highlight_diff: bool = False
-    human_budget: int | None = Field(default=None, ge=0, description="human labels to spend")
     cost_per_human_label: float | None = Field(default=None, ge=0)
     cost_per_judge_call: float | None = Field(default=None, ge=0)
     license: str = "unspecified"

@@ -41,7 +41,7 @@ def get_project(conn: duckdb.DuckDBPyConnection, name: str) -> Project:
     """Return the project called `name`, or raise NotFoundError listing the ones that exist."""
     row = store.get_project(storage.cursor(conn), name)
     if row is None:
-        names = store.list_projects(storage.cursor(conn))["name"].tolist()
+        names = project_names(conn)
         known = ", ".join(f"'{n}'" for n in names) or "none yet"
         raise NotFoundError(f"No project '{name}' (projects: {known})")
     return Project(row["id"], row["name"], parse_config(row["config"], f"project '{name}' config"))
@@ -56,6 +56,16 @@ def update_config(conn: duckdb.DuckDBPyConnection, name: str, changes: dict) -> 
     config = parse_config(data, f"project '{name}' config")
     storage.write(conn, lambda c: store.update_project_config(c, project.id, config.model_dump_json()))
     return Project(project.id, name, config)
+
+
+def project_names(conn: duckdb.DuckDBPyConnection) -> list[str]:
+    """Every project's name, in creation order."""
+    return store.list_projects(storage.cursor(conn))["name"].tolist()
+
+
+def list_projects(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The projects with their item counts (the columns storage.projects.list_projects gives)."""
+    return store.list_projects(storage.cursor(conn))
 
 
 def project_status(conn: duckdb.DuckDBPyConnection, name: str) -> dict:

@@ -22,11 +22,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import storage  # noqa: E402
 from storage import annotators as annotator_store, items as item_store, judgments as judgment_store  # noqa: E402
 from storage import analysis, labels as label_store  # noqa: E402
-from annotate.bias import verdict_codes  # noqa: E402
+from annotate.analysis.bias import verdict_codes  # noqa: E402
 from annotate.config import ProjectConfig  # noqa: E402
 from annotate.projects import create_project  # noqa: E402
-from annotate.report import ReportFilters, agreement_table, build_report, wide_codes  # noqa: E402
-from annotate.verdicts import combined_verdicts  # noqa: E402
+from annotate.analysis.report import ReportFilters, agreement_table, build_report, wide_codes  # noqa: E402
+from annotate.analysis.verdicts import combined_verdicts  # noqa: E402
 
 MODELS = ["m1", "m2", "m3", "m4", "m5", "m6"]
 

@@ -21,8 +21,8 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import storage  # noqa: E402
-from annotate import assignment  # noqa: E402
-from annotate.annotators import add_annotator  # noqa: E402
+from annotate.labeling import assignment  # noqa: E402
+from annotate.labeling.annotators import add_annotator  # noqa: E402
 from annotate.config import ProjectConfig  # noqa: E402
 from annotate.projects import create_project  # noqa: E402
 from storage import items as item_store, labels as label_store  # noqa: E402

@@ -36,7 +36,7 @@ def build_store(db_path: Path, n_pairs: int, chunk: int = 250_000) -> float:
     import pandas as pd
 
     import storage
-    from annotate.annotators import ensure_annotators
+    from annotate.labeling.annotators import ensure_annotators
     from annotate.config import ProjectConfig
     from annotate.projects import create_project
     from storage import items as item_store, labels as label_store
@@ -79,7 +79,7 @@ def build_store(db_path: Path, n_pairs: int, chunk: int = 250_000) -> float:
 def child(db_path: str, fmt: str, out: str) -> None:
     """Run one export (or nothing, for the baseline) and print {seconds, peak_mb, rows} as JSON."""
     import storage
-    from annotate.export import export_dataset
+    from annotate.data.export import export_dataset
 
     conn = storage.connect(db_path)
     start, cpu_start = time.perf_counter(), cpu_seconds()

@@ -47,7 +47,7 @@ def load_items(n: int) -> list[dict]:
 def fresh_project(folder: Path, items: list[dict], tag: str):
     import storage
     from annotate.config import ProjectConfig
-    from annotate.importers import import_file
+    from annotate.data.importers import import_file
     from annotate.projects import create_project
     conn = storage.connect(folder / f"{tag}.duckdb")
     path = folder / "items.jsonl"

@@ -19,7 +19,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import storage  # noqa: E402
-from annotate.adapters import import_items  # noqa: E402
+from annotate.data.adapters import import_items  # noqa: E402
 from annotate.hashing import stable_hash  # noqa: E402
 from annotate.router.embeddings import MODEL_NAME, embed_texts, response_cosine  # noqa: E402
 from annotate.router.features import build_features  # noqa: E402

@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import storage  # noqa: E402
-from annotate.adapters import import_items  # noqa: E402
-from annotate.annotators import add_annotator  # noqa: E402
-from annotate.labels import record_label  # noqa: E402
+from annotate.data.adapters import import_items  # noqa: E402
+from annotate.labeling.annotators import add_annotator  # noqa: E402
+from annotate.labeling.labels import record_label  # noqa: E402
 from annotate.projects import get_project  # noqa: E402
 
 

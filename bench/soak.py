@@ -35,9 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 import storage  # noqa: E402
-from annotate.annotators import add_annotator  # noqa: E402
+from annotate.labeling.annotators import add_annotator  # noqa: E402
 from annotate.config import ProjectConfig  # noqa: E402
-from annotate.importers import import_file  # noqa: E402
+from annotate.data.importers import import_file  # noqa: E402
 from annotate.projects import create_project  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"

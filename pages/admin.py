@@ -1,7 +1,7 @@
 """Admin: invite annotators (the link is shown once), deactivate them, follow their progress."""
 import streamlit as st
 
-from annotate import annotators, assignment
+from annotate.labeling import annotators, assignment
 from annotate.errors import AnnotateError
 from pages import session
 

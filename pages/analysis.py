@@ -2,7 +2,8 @@
 import pandas as pd
 import streamlit as st
 
-from annotate import agreement, projects, report as report_lib
+from annotate import projects
+from annotate.analysis import agreement, report as report_lib
 from annotate.errors import AnnotateError
 from pages import analysis_charts as charts, session
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import altair as alt
 import pandas as pd
 
-from annotate.report import CEILING
+from annotate.analysis.report import CEILING
 
 
 def agreement_chart(judges: pd.DataFrame, metric: str) -> alt.Chart:

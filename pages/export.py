@@ -3,7 +3,9 @@ from datetime import datetime, time, timedelta
 
 import streamlit as st
 
-from annotate import aggregate, annotators, export
+from annotate.data import aggregate, export
+from annotate.data.export_files import FILE_FORMATS
+from annotate.labeling import annotators
 from annotate.errors import AnnotateError
 from pages import session
 
@@ -21,7 +23,7 @@ with st.form("export"):
     left, middle, right = st.columns(3)
     kind = left.selectbox("Table", kinds, help="dpo: preference pairs; helpsteer2: binarized + strength -3..3; "
                                                "rubric: one row per response; events/judgments: every raw row")
-    file_format = middle.selectbox("File format", export.FILE_FORMATS)
+    file_format = middle.selectbox("File format", FILE_FORMATS)
     method = right.selectbox("Aggregation of human labels", methods)
     min_agreement = left.slider("Minimum agreement (0 = off)", 0.0, 1.0, 0.0, 0.05)
     sources = middle.multiselect("Sources", export.SOURCES, placeholder="All sources")

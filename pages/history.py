@@ -1,7 +1,7 @@
 """The annotator's own recent labels; any of them can be reopened and edited on the Label page."""
 import streamlit as st
 
-from annotate import assignment
+from annotate.labeling import assignment
 from pages import session
 
 user = session.require_role("annotator")

@@ -1,16 +1,15 @@
 """The annotator's progress in every project."""
 import streamlit as st
 
-from annotate import assignment
-from annotate.projects import get_project
+from annotate.labeling import assignment
+from annotate.projects import get_project, project_names
 from pages import session
-import storage.projects
 
 user = session.require_role("annotator")
 conn = session.get_conn()
 
 st.header(f"Hello, {user['name']}")
-names = storage.projects.list_projects(storage.cursor(conn))["name"].tolist()
+names = project_names(conn)
 if not names:
     st.info("There are no projects yet.")
 for name in names:

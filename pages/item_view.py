@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from annotate.assignment import Assignment
+from annotate.labeling.assignment import Assignment
 from annotate.projects import Project
-from annotate.textdiff import diff_words, highlighted_markdown, item_markdown
+from annotate.labeling.textdiff import diff_words, highlighted_markdown, item_markdown
 
 SIDES = ("A", "B")
 

@@ -3,7 +3,7 @@ import time
 
 import streamlit as st
 
-from annotate import assignment
+from annotate.labeling import assignment
 from annotate.errors import AnnotateError
 from pages import item_view, session
 

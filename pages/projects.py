@@ -4,10 +4,10 @@ import json
 import streamlit as st
 
 from annotate import projects
-from annotate.adapters import import_upload
+from annotate.data.adapters import import_upload
 from annotate.config import parse_config
 from annotate.errors import AnnotateError
-from annotate.importers import ColumnMapping
+from annotate.data.importers import ColumnMapping
 from pages import session
 
 session.require_role("admin")

@@ -9,10 +9,10 @@ import duckdb
 import streamlit as st
 
 import storage
-import storage.projects
-from annotate import annotators, auth, backup
+from annotate.labeling import annotators, auth
+from annotate.data import backup
 from annotate.errors import AuthError
-from annotate.projects import Project, get_project
+from annotate.projects import Project, get_project, project_names
 
 USER = "user"
 PROJECT = "project"
@@ -30,9 +30,15 @@ def _connection(path: str) -> duckdb.DuckDBPyConnection:
     return backup.serve_backup_requests(storage.connect(path), path)  # answers `annotate backup` while running
 
 
+def db_path() -> str:
+    """The database file named by $ANNOTATE_DB (or the default)."""
+    return str(storage.resolve_db_path())
+
+
 def get_conn() -> duckdb.DuckDBPyConnection:
-    """The server's cached connection to the database named by $ANNOTATE_DB."""
-    return _connection(str(storage.resolve_db_path()))
+    """The server's cached connection to the database named by $ANNOTATE_DB: the one place pages
+    touch storage/ directly."""
+    return _connection(db_path())
 
 
 def current_user() -> dict | None:
@@ -71,7 +77,7 @@ def require_role(role: str) -> dict:
 
 def project_selector(conn: duckdb.DuckDBPyConnection) -> None:
     """The sidebar's project choice (kept under PROJECT); hidden when there is only one project."""
-    names = storage.projects.list_projects(storage.cursor(conn))["name"].tolist()
+    names = project_names(conn)
     if len(names) > 1:
         st.selectbox("Project", names, key=PROJECT)
     elif names:

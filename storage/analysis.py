@@ -43,9 +43,8 @@ def slice_labels(cur: duckdb.DuckDBPyConnection, project_id: int, aspect: str, *
     return cur.execute(f"""
         WITH current AS (
             SELECT e.item_id, e.annotator_id, e.presented_order, e.seconds, unnest(e.values_list) AS v
-            FROM label_events e JOIN items i ON i.id = e.item_id
-            WHERE {_SLICE} AND e.project_id = $p AND e.kind = 'label'
-              AND e.id NOT IN (SELECT supersedes FROM label_events WHERE supersedes IS NOT NULL))
+            FROM current_label_events e JOIN items i ON i.id = e.item_id
+            WHERE {_SLICE} AND e.project_id = $p)
         SELECT c.item_id, c.annotator_id, a.name AS annotator, c.v.response_idx AS response_idx,
                c.v.value AS value, c.presented_order, c.seconds
         FROM current c JOIN annotators a ON a.id = c.annotator_id
@@ -61,7 +60,7 @@ def slice_judgments(cur: duckdb.DuckDBPyConnection, project_id: int, aspect: str
     """Judgments of one aspect (or criterion) on the slice's items, without texts.
 
     Columns: judgment_id, item_id, judge_id, judge, aspect, response_idx, presented_order, verdict,
-    score, probs, is_parsed (the columns annotate.verdicts.combined_verdicts reads).
+    score, probs, is_parsed (the columns annotate.analysis.verdicts.combined_verdicts reads).
     """
     return cur.execute(f"""
         SELECT g.id AS judgment_id, g.item_id, g.judge_id, j.name AS judge, g.aspect, g.response_idx,
@@ -88,8 +87,7 @@ def annotator_event_counts(cur: duckdb.DuckDBPyConnection, project_id: int, *,
     label events), skips, flags (events), skipped_items and flagged_items (distinct items)."""
     return cur.execute(f"""
         SELECT e.annotator_id, a.name AS annotator,
-               count(*) FILTER (WHERE e.kind = 'label' AND e.id NOT IN
-                   (SELECT supersedes FROM label_events WHERE supersedes IS NOT NULL)) AS labels,
+               count(*) FILTER (WHERE e.id IN (SELECT id FROM current_label_events)) AS labels,
                count(*) FILTER (WHERE e.kind = 'skip') AS skips,
                count(*) FILTER (WHERE e.kind = 'flag') AS flags,
                count(DISTINCT e.item_id) FILTER (WHERE e.kind = 'skip') AS skipped_items,

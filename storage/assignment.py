@@ -5,7 +5,7 @@ routing_decisions rows at all, or the item's latest row (highest id) has route '
 eligible items an annotator is served those they have not labeled (current or superseded) or
 skipped, whose completed current labels plus other annotators' unexpired leases are below k;
 ordered by routing priority (absent = 0) descending, then fewest completed labels, then item id.
-`queue_items` and `seen_pairs` give annotate/queue.py what it needs to apply that rule in memory.
+`queue_items` and `seen_pairs` give annotate/labeling/queue.py what it needs to apply that rule in memory.
 """
 from __future__ import annotations
 
@@ -18,16 +18,15 @@ def queue_items(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame
     """Every item of a project with what assignment orders and filters by, in item id order.
 
     Columns: item_id, priority (latest routing row's, absent = 0), is_eligible (no routing rows in
-    the project, or the latest row routes the item to 'human'), n_done (current labels: a label
-    event without `supersedes` starts one annotator's chain on the item, and edits only extend it).
+    the project, or the latest row routes the item to 'human'), n_done (current labels).
     """
     return cur.execute("""
         WITH routed AS (
             SELECT item_id, arg_max(route, id) AS route, arg_max(priority, id) AS priority
             FROM routing_decisions WHERE project_id = $p GROUP BY item_id),
         done AS (
-            SELECT item_id, count(*) AS n FROM label_events
-            WHERE project_id = $p AND kind = 'label' AND supersedes IS NULL GROUP BY item_id)
+            SELECT item_id, count(*) AS n FROM current_label_events
+            WHERE project_id = $p GROUP BY item_id)
         SELECT i.id AS item_id, coalesce(r.priority, 0)::DOUBLE AS priority,
                ((SELECT count(*) FROM routed) = 0 OR coalesce(r.route = 'human', false)) AS is_eligible,
                coalesce(d.n, 0)::INTEGER AS n_done
@@ -63,8 +62,7 @@ def completed_count(cur: duckdb.DuckDBPyConnection, item_id: int, annotator_id: 
     """Current labels of an item plus unexpired leases on it held by others who have not yet
     labeled or skipped it."""
     return int(cur.execute("""
-        SELECT (SELECT count(*) FROM label_events
-                WHERE item_id = $i AND kind = 'label' AND supersedes IS NULL)
+        SELECT (SELECT count(*) FROM current_label_events WHERE item_id = $i)
              + (SELECT count(*) FROM leases l WHERE l.item_id = $i AND l.annotator_id <> $a
                   AND l.expires_at > $now
                   AND NOT EXISTS (SELECT 1 FROM label_events e WHERE e.item_id = $i
@@ -108,8 +106,7 @@ def progress_counts(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_i
     """The annotator's current labels in a project: {done, today}."""
     row = cur.execute("""
         SELECT count(*), count(*) FILTER (WHERE e.created_at >= ?)
-        FROM label_events e WHERE e.project_id = ? AND e.annotator_id = ? AND e.kind = 'label'
-          AND NOT EXISTS (SELECT 1 FROM label_events s WHERE s.supersedes = e.id)""",
+        FROM current_label_events e WHERE e.project_id = ? AND e.annotator_id = ?""",
                       [day_start, project_id, annotator_id]).fetchone()
     return {"done": int(row[0]), "today": int(row[1])}
 
@@ -123,9 +120,8 @@ def label_history(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id:
     return cur.execute("""
         SELECT e.id AS event_id, e.item_id, i.external_id, i.prompt, e.presented_order, e.both_bad,
                e.justification, e.confidence, e.created_at, e.values_list AS label_values
-        FROM label_events e JOIN items i ON i.id = e.item_id
-        WHERE e.project_id = ? AND e.annotator_id = ? AND e.kind = 'label'
-          AND NOT EXISTS (SELECT 1 FROM label_events s WHERE s.supersedes = e.id)
+        FROM current_label_events e JOIN items i ON i.id = e.item_id
+        WHERE e.project_id = ? AND e.annotator_id = ?
         ORDER BY e.id DESC LIMIT ?""", [project_id, annotator_id, limit]).df()
 
 
@@ -136,15 +132,15 @@ def annotator_progress(cur: duckdb.DuckDBPyConnection, day_start: datetime) -> p
     """
     return cur.execute("""
         SELECT a.name AS annotator, a.role, a.is_active, p.name AS project,
-               count(e.id) FILTER (WHERE e.kind = 'label' AND s.id IS NULL) AS labels,
-               count(e.id) FILTER (WHERE e.kind = 'label' AND s.id IS NULL AND e.created_at >= ?) AS today,
+               count(e.id) FILTER (WHERE c.id IS NOT NULL) AS labels,
+               count(e.id) FILTER (WHERE c.id IS NOT NULL AND e.created_at >= ?) AS today,
                count(e.id) FILTER (WHERE e.kind = 'skip') AS skips,
                count(e.id) FILTER (WHERE e.kind = 'flag') AS flags,
                median(e.seconds) FILTER (WHERE e.kind = 'label') AS median_seconds,
                max(e.created_at) AS last_event_at
         FROM annotators a
         LEFT JOIN label_events e ON e.annotator_id = a.id AND e.source = 'app'
-        LEFT JOIN label_events s ON s.supersedes = e.id
+        LEFT JOIN current_label_events c ON c.id = e.id
         LEFT JOIN projects p ON p.id = e.project_id
         GROUP BY ALL ORDER BY a.name, p.name""", [day_start]).df()
 

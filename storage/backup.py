@@ -72,9 +72,10 @@ def sequence_values(cur: duckdb.DuckDBPyConnection) -> dict[str, int | None]:
     return {name: None if value is None else int(value) for name, value in rows}
 
 
-def schema_version(cur: duckdb.DuckDBPyConnection) -> int:
-    """The highest applied migration version."""
-    return int(cur.execute(f"SELECT coalesce(max(version), 0) FROM {MIGRATIONS_TABLE}").fetchone()[0])
+def applied_migrations(cur: duckdb.DuckDBPyConnection) -> list[int]:
+    """The applied migration versions, ascending. Versions are reserved in ranges per area, so a
+    later release can add a lower version: the schema is this set, not its maximum."""
+    return [int(r[0]) for r in cur.execute(f"SELECT version FROM {MIGRATIONS_TABLE} ORDER BY version").fetchall()]
 
 
 def copy_table(cur: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:

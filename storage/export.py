@@ -34,7 +34,7 @@ def judges_named(cur: duckdb.DuckDBPyConnection, project_id: int, name: str) -> 
 
 def judge_judgments(cur: duckdb.DuckDBPyConnection, project_id: int, judge_ids: list[int]) -> pd.DataFrame:
     """The judgments of the given judges on the project's items, with the columns
-    annotate.verdicts.combined_verdicts reads (item_id, judge_id, judge, aspect, response_idx,
+    annotate.analysis.verdicts.combined_verdicts reads (item_id, judge_id, judge, aspect, response_idx,
     presented_order, verdict, score, probs, is_parsed, created_at)."""
     return cur.execute("""
         SELECT g.item_id, g.judge_id, j.name AS judge, g.aspect, g.response_idx, g.presented_order,
@@ -56,11 +56,10 @@ def current_labels(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFr
     return _frame(cur, """
         SELECT e.item_id, e.annotator_id, a.name AS annotator, e.both_bad, e.created_at,
                v.aspect, v.response_idx, v.value
-        FROM label_events e
+        FROM current_label_events e
         JOIN label_values v ON v.event_id = e.id
         JOIN annotators a ON a.id = e.annotator_id
-        WHERE e.project_id = ? AND e.kind = 'label'
-          AND e.id NOT IN (SELECT supersedes FROM label_events WHERE supersedes IS NOT NULL)
+        WHERE e.project_id = ?
         ORDER BY e.item_id, e.annotator_id, v.aspect, v.response_idx""", [project_id])
 
 

@@ -13,7 +13,6 @@ import pandas as pd
 
 EVENT_FIELDS = ["project_id", "item_id", "annotator_id", "kind", "presented_order", "both_bad",
                 "justification", "confidence", "seconds", "note", "supersedes", "source"]
-VALUES_TYPE = "STRUCT(aspect TEXT, response_idx SMALLINT, value DOUBLE)[]"
 Values = list[tuple[str, "int | None", float]]
 
 
@@ -33,7 +32,7 @@ def label_context(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: in
     """What a label write must check, in one query: {item_project_id, is_active, current_event_id}.
 
     The newest label event of an (annotator, item) is always the current one, because a new label
-    is only inserted when it supersedes the current one (or there is none): annotate.labels
+    is only inserted when it supersedes the current one (or there is none): annotate.labeling.labels
     checks that with this query before every insert.
     """
     row = cur.execute("""
@@ -92,12 +91,11 @@ def current_label_values(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.
         SELECT e.id AS event_id, e.item_id, i.external_id, e.annotator_id, a.name AS annotator,
                e.presented_order, e.both_bad, e.confidence, e.seconds, e.source, e.created_at,
                v.aspect, v.response_idx, v.value
-        FROM label_events e
+        FROM current_label_events e
         CROSS JOIN unnest(e.values_list) AS u(v)
         JOIN items i ON i.id = e.item_id
         JOIN annotators a ON a.id = e.annotator_id
-        WHERE e.project_id = ? AND e.kind = 'label'
-          AND e.id NOT IN (SELECT supersedes FROM label_events WHERE supersedes IS NOT NULL)
+        WHERE e.project_id = ?
         ORDER BY e.item_id, e.annotator_id, v.aspect, v.response_idx""", [int(project_id)]).df()
 
 
@@ -106,7 +104,7 @@ def label_events_frame(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.Da
     return cur.execute(f"""
         SELECT e.id AS event_id, {', '.join('e.' + f for f in EVENT_FIELDS)}, e.created_at,
                i.external_id, a.name AS annotator, e.values_list AS label_values,
-               e.id IN (SELECT supersedes FROM label_events WHERE supersedes IS NOT NULL) AS is_superseded
+               (e.kind = 'label' AND e.id NOT IN (SELECT id FROM current_label_events)) AS is_superseded
         FROM label_events e JOIN items i ON i.id = e.item_id JOIN annotators a ON a.id = e.annotator_id
         WHERE e.project_id = ? ORDER BY e.id""", [int(project_id)]).df()
 

@@ -1,12 +1,19 @@
 """Schema migrations: (version, name, SQL), applied in order by `storage.db.migrate`.
 
 Never edit a migration that has shipped; add a new one. Version ranges are reserved per area so
-that parallel work does not collide: 1-9 foundation, 10-19 annotation and auth, 20-29 judges,
-30-39 analysis, 40-49 router, 50-59 export, 60-69 reliability.
+that parallel work does not collide: 1-9 foundation and imports, 10-14 sessions and auth, 15-19
+the label screen, 20-29 judges, 30-39 analysis, 40-49 router, 50-59 export, 60-69 reliability,
+70-79 review and adjudication, 80-89 studies.
+
+`annotators.kind` says what a rater is: 'account' (a person who logs in), 'imported' (a rater
+whose labels came from a file; never a login) or 'gold' (a reference label per item, e.g. a
+benchmark's answer key). Label `source` is 'app', 'import:FILE' or 'adjudicated' (a researcher's
+final label on the review page).
 
 Conventions: ids come from sequences; label events are append-only (an edit is a new event whose
 `supersedes` names the old one), each carrying its values as a list in one row, so that writing a
-label is a single INSERT (the `label_values` view unnests them); values are stored in canonical order (response index 0 is
+label is a single INSERT (the `label_values` view unnests them, and `current_label_events` is
+the one definition of the current labels: 'label' events that no later event supersedes); values are stored in canonical order (response index 0 is
 "A", index 1 is "B"), with the order shown on screen kept in `presented_order` ('AB' or 'BA').
 Pairwise values are signed: negative means A is better, 0 a tie, positive B is better, and the
 magnitude is the strength on the project's scale.
@@ -142,6 +149,14 @@ CREATE TABLE routing_decisions (
 
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", INITIAL),
+    (2, "current label events: the one definition of an item's current labels", """
+        CREATE VIEW current_label_events AS
+        SELECT e.* FROM label_events e
+        WHERE e.kind = 'label'
+          AND e.id NOT IN (SELECT supersedes FROM label_events WHERE supersedes IS NOT NULL);"""),
+    (3, "kinds of rater: login accounts, raters imported from files, gold references", """
+        ALTER TABLE annotators ADD COLUMN kind TEXT DEFAULT 'account';
+        UPDATE annotators SET kind = 'imported' WHERE token_hash IS NULL AND NOT is_active;"""),
     (10, "assignment leases and login failures", """
         CREATE TABLE leases (
             project_id BIGINT NOT NULL, item_id BIGINT NOT NULL, annotator_id BIGINT NOT NULL,

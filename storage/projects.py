@@ -40,8 +40,7 @@ def project_counts(cur: duckdb.DuckDBPyConnection, project_id: int) -> dict:
     row = cur.execute("""
         SELECT
           (SELECT count(*) FROM items WHERE project_id = $p),
-          (SELECT count(*) FROM label_events e WHERE e.project_id = $p AND e.kind = 'label'
-             AND NOT EXISTS (SELECT 1 FROM label_events s WHERE s.supersedes = e.id)),
+          (SELECT count(*) FROM current_label_events WHERE project_id = $p),
           (SELECT count(*) FROM judgments j JOIN items i ON i.id = j.item_id WHERE i.project_id = $p),
           (SELECT count(DISTINCT annotator_id) FROM label_events WHERE project_id = $p AND kind = 'label'),
           (SELECT count(*) FROM label_events WHERE project_id = $p AND kind = 'skip'),

@@ -69,9 +69,7 @@ def current_routes(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFr
 def count_current_labels(cur: duckdb.DuckDBPyConnection, project_id: int) -> int:
     """Current (not superseded) human label events of the project: the re-rank clock."""
     return int(cur.execute("""
-        SELECT count(*) FROM label_events e
-        WHERE e.project_id = ? AND e.kind = 'label'
-          AND NOT EXISTS (SELECT 1 FROM label_events s WHERE s.supersedes = e.id)""",
+        SELECT count(*) FROM current_label_events WHERE project_id = ?""",
                            [project_id]).fetchone()[0])
 
 

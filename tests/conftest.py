@@ -40,7 +40,7 @@ def pandalm_dir() -> Path:
 @pytest.fixture
 def pandalm(db, pandalm_dir):
     """A database with the PandaLM test set imported as project 'pandalm'."""
-    from annotate.adapters import import_items
+    from annotate.data.adapters import import_items
     from annotate.projects import get_project
     import_items(db, "pandalm", pandalm_dir, adapter="pandalm")
     return get_project(db, "pandalm")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 import storage
-from annotate.adapters import import_items
+from annotate.data.adapters import import_items
 from annotate.errors import ImportDataError
 from annotate.projects import get_project
 from storage import judgments as judgment_store, labels as label_store

@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from annotate import aggregate
-from annotate.annotators import add_annotator
+from annotate.data import aggregate
+from annotate.labeling.annotators import add_annotator
 from annotate.config import Criterion, ProjectConfig
 from annotate.errors import AnnotateError, NotFoundError
-from annotate.importers import ColumnMapping, import_file
-from annotate.labels import record_label
+from annotate.data.importers import ColumnMapping, import_file
+from annotate.labeling.labels import record_label
 from annotate.projects import create_project
 
 
@@ -191,3 +191,35 @@ def test_routed_items_take_the_routers_label_and_the_latest_route_wins(db, pairs
     q1, q2 = list(by_id.values())[1:]
     assert (q1["value"], q1["judge"], q1["p_b"]) == (1.0, "gpt", 1.0)  # gpt said B for q1
     assert (q2["value"], q2["judge"], q2["p_a"]) == (-1.0, "router-v1", 1.0)
+
+
+def test_dawid_skene_converges_to_the_confusion_matrices_that_generated_the_labels():
+    """Dawid & Skene (1979) EM, as crowd-kit fits it with our settings, on labels drawn from a
+    known model: 3 classes, 5 raters of accuracy 0.9 .. 0.55. The style guide warns that
+    crowd-kit's BradleyTerry stops after two iterations; DawidSkene must really converge."""
+    import warnings
+    from crowdkit.aggregation import DawidSkene
+
+    rng = np.random.default_rng(0)
+    truth = rng.choice(3, size=2000, p=[0.3, 0.2, 0.5])
+    accuracy = [0.9, 0.8, 0.7, 0.6, 0.55]
+    rows = []
+    for worker, acc in enumerate(accuracy):
+        confusion = np.full((3, 3), (1 - acc) / 2)
+        np.fill_diagonal(confusion, acc)
+        labels = [rng.choice(3, p=confusion[t]) for t in truth]
+        rows.append(pd.DataFrame({"task": np.arange(len(truth)), "worker": worker, "label": labels}))
+    data = pd.concat(rows, ignore_index=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = DawidSkene(n_iter=aggregate.DS_ITERATIONS, tol=aggregate.DS_TOLERANCE).fit(data)
+        longer = DawidSkene(n_iter=10 * aggregate.DS_ITERATIONS, tol=aggregate.DS_TOLERANCE / 100).fit(data)
+    history = model.loss_history_
+    assert 2 < len(history) < aggregate.DS_ITERATIONS, "stopped by the tolerance, not after 2 steps or the cap"
+    assert abs(history[-1] - history[-2]) < aggregate.DS_TOLERANCE
+    assert model.priors_.reindex([0, 1, 2]).to_numpy() == pytest.approx([0.3, 0.2, 0.5], abs=0.03)
+    for worker, acc in enumerate(accuracy):
+        diagonal = [model.errors_.loc[(worker, k), k] for k in range(3)]
+        assert diagonal == pytest.approx([acc] * 3, abs=0.06), f"rater {worker}"
+    assert np.abs(longer.probas_.sort_index().to_numpy() - model.probas_.sort_index().to_numpy()).max() < 0.01
+    assert (model.labels_.sort_index().to_numpy() == truth).mean() > 0.9

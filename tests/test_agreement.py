@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from annotate import agreement as ag
+from annotate.analysis import agreement as ag
 from annotate.errors import AnnotateError
 
 nan = np.nan

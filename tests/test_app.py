@@ -8,9 +8,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import storage
-from annotate.annotators import add_annotator
+from annotate.labeling.annotators import add_annotator
 from annotate.config import Criterion, ProjectConfig
-from annotate.importers import ColumnMapping, import_file
+from annotate.data.importers import ColumnMapping, import_file
 from annotate.projects import create_project
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")

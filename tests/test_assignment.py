@@ -10,11 +10,12 @@ import pandas as pd
 import pytest
 
 import storage
-from annotate import assignment, auth
-from annotate.annotators import add_annotator
+from annotate.clock import utc_now
+from annotate.labeling import assignment, auth
+from annotate.labeling.annotators import add_annotator
 from annotate.config import Criterion, ProjectConfig
 from annotate.errors import AuthError, LabelError
-from annotate.importers import ColumnMapping, import_file
+from annotate.data.importers import ColumnMapping, import_file
 from annotate.projects import create_project
 
 
@@ -64,7 +65,7 @@ def test_rerun_returns_the_same_leased_item(db, tmp_path):
 def test_lease_holds_item_until_it_expires(db, tmp_path):
     project = make_pairwise(db, tmp_path, 1, overlap=1)
     ann, bob = user(db, "ann"), user(db, "bob")
-    now = assignment.utc_now()
+    now = utc_now()
     assert assignment.next_item(db, project, ann, lease_seconds=60, now=now) is not None
     assert assignment.next_item(db, project, bob, now=now + timedelta(seconds=30)) is None
     assert assignment.next_item(db, project, bob, now=now + timedelta(seconds=61)) is not None
@@ -73,7 +74,7 @@ def test_lease_holds_item_until_it_expires(db, tmp_path):
 def test_expired_lease_refuses_label_once_item_is_full(db, tmp_path):
     project = make_pairwise(db, tmp_path, 1, overlap=1)
     ann, bob = user(db, "ann"), user(db, "bob")
-    now = assignment.utc_now()
+    now = utc_now()
     item = assignment.next_item(db, project, ann, lease_seconds=60, now=now)
     later = now + timedelta(seconds=90)
     assignment.submit_label(db, project, bob, assignment.next_item(db, project, bob, now=later).item_id,
@@ -183,7 +184,7 @@ def test_twenty_concurrent_annotators_fill_every_item_exactly_k_times(db, tmp_pa
 
 def test_login_slows_down_repeated_failures(db):
     _, token = add_annotator(db, "ann")
-    now = assignment.utc_now()
+    now = utc_now()
     for _ in range(auth.FREE_FAILURES):
         with pytest.raises(AuthError, match="not valid"):
             auth.login(db, "wrong", "1.2.3.4", now=now)
@@ -194,7 +195,7 @@ def test_login_slows_down_repeated_failures(db):
 
 
 def test_labels_written_elsewhere_are_seen_by_the_queue(db, tmp_path):
-    from annotate.labels import record_label
+    from annotate.labeling.labels import record_label
     project = make_pairwise(db, tmp_path, 2, overlap=1)
     ann, bob = user(db, "ann"), user(db, "bob")
     first = assignment.next_item(db, project, ann)  # builds the in-memory queue
@@ -205,13 +206,13 @@ def test_labels_written_elsewhere_are_seen_by_the_queue(db, tmp_path):
 
 
 def test_dollar_signs_outside_code_are_escaped_so_prices_do_not_become_latex():
-    from annotate.textdiff import item_markdown
+    from annotate.labeling.textdiff import item_markdown
     text = "It costs $5 or $10.\n```bash\necho $HOME\n```\nUse `$PATH` too, $3."
     assert item_markdown(text) == "It costs \\$5 or \\$10.\n```bash\necho $HOME\n```\nUse `$PATH` too, \\$3."
 
 
 def test_highlighting_two_huge_responses_compares_lines_not_words():
-    from annotate.textdiff import diff_words
+    from annotate.labeling.textdiff import diff_words
     a = "word " * 300_000 + "\nsame last line\n"
     b = "other " * 300_000 + "\nsame last line\n"
     left, right = diff_words(a, b)  # a word diff here would be quadratic in 600K tokens
@@ -223,11 +224,11 @@ def test_editing_an_imported_label_keeps_its_meaning_whatever_order_the_screen_s
     """Imported labels have no presented order; the edit screen lays the item out in the
     annotator's own order, and both the prefilled and the saved values follow that layout."""
     import json as json_lib
-    from annotate.adapters import import_items
-    from annotate.assignment import edit_from_history, load_for_edit, presented_order
-    from annotate.importers import ColumnMapping
+    from annotate.data.adapters import import_items
+    from annotate.labeling.assignment import edit_from_history, load_for_edit, presented_order
+    from annotate.data.importers import ColumnMapping
     from annotate.projects import get_project
-    from annotate.annotators import get_annotator, set_active
+    from annotate.labeling.annotators import get_annotator, set_active
     rows = [{"id": f"i{i}", "prompt": "p", "response_a": f"a{i}", "response_b": f"b{i}", "alice": "A"}
             for i in range(8)]
     path = tmp_path / "imported.jsonl"

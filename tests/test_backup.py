@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 import storage
-from annotate import backup
-from annotate.annotators import add_annotator
-from annotate.assignment import next_item
-from annotate.labels import record_label
+from annotate.data import backup
+from annotate.labeling.annotators import add_annotator
+from annotate.labeling.assignment import next_item
+from annotate.labeling.labels import record_label
 from annotate.config import ProjectConfig
-from annotate.importers import import_file
+from annotate.data.importers import import_file
 from annotate.projects import create_project, get_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -88,8 +88,8 @@ def test_restore_refuses_an_existing_file_and_a_damaged_backup(labeled, tmp_path
 HOLDER = """
 import sys, time
 import storage
-from annotate import backup
-from annotate.annotators import add_annotator
+from annotate.data import backup
+from annotate.labeling.annotators import add_annotator
 conn = storage.connect(sys.argv[1])
 if sys.argv[2] == "watch":
     backup.serve_backup_requests(conn, sys.argv[1])

@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 import storage
-from annotate.annotators import add_annotator
+from annotate.labeling.annotators import add_annotator
 from annotate.config import ProjectConfig
-from annotate.importers import ColumnMapping, import_file
+from annotate.data.importers import ColumnMapping, import_file
 from annotate.projects import create_project
 
 pytestmark = pytest.mark.browser

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import storage
-from annotate.annotators import authenticate
+from annotate.labeling.annotators import authenticate
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))

@@ -12,12 +12,12 @@ from click.testing import CliRunner
 from datasets import load_from_disk
 
 import storage
-from annotate.annotators import add_annotator
+from annotate.labeling.annotators import add_annotator
 from annotate.cli import cli
 from annotate.config import Criterion, ProjectConfig
-from annotate.export import ExportError, ExportFilters, build_export, export_dataset, helpsteer2_strength
-from annotate.importers import ColumnMapping, import_file
-from annotate.labels import canonical_values, record_label
+from annotate.data.export import ExportError, ExportFilters, build_export, export_dataset, helpsteer2_strength
+from annotate.data.importers import ColumnMapping, import_file
+from annotate.labeling.labels import canonical_values, record_label
 from annotate.projects import create_project
 
 PANDALM_CODES = {1: "response1", 2: "response2"}

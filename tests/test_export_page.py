@@ -7,7 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import storage
-from annotate.annotators import add_annotator
+from annotate.labeling.annotators import add_annotator
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 

@@ -9,12 +9,14 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import storage
-from annotate import annotators, export, report
-from annotate.assignment import next_item
-from annotate.labels import record_label
+from annotate.labeling import annotators
+from annotate.data import export
+from annotate.analysis import report
+from annotate.labeling.assignment import next_item
+from annotate.labeling.labels import record_label
 from annotate.config import ProjectConfig
 from annotate.errors import NotFoundError
-from annotate.importers import ColumnMapping, import_file
+from annotate.data.importers import ColumnMapping, import_file
 from annotate.projects import create_project, get_project
 from bench.soak import CHROMIUM, CHROMIUM_ARGS, AppServer
 

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 import storage
-from annotate.adapters import import_items
+from annotate.data.adapters import import_items
 from annotate.config import Criterion, ProjectConfig
 from annotate.errors import ImportDataError
-from annotate.importers import ColumnMapping, import_file
+from annotate.data.importers import ColumnMapping, import_file
 from annotate.projects import create_project, get_project, project_status
 from storage import items as item_store, judgments as judgment_store, labels as label_store
 

@@ -14,7 +14,7 @@ import storage
 from storage.judgments import judgments_frame
 from annotate.config import Criterion, ProjectConfig
 from annotate.errors import ConfigError
-from annotate.importers import ColumnMapping, import_file
+from annotate.data.importers import ColumnMapping, import_file
 from annotate.judges import JudgeConfig, run_judge
 from annotate.projects import create_project
 

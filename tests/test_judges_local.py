@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
 import time
@@ -18,7 +17,7 @@ from storage.judgments import judgments_frame
 from annotate.cli import cli
 from annotate.config import Criterion, ProjectConfig
 from annotate.errors import ConfigError
-from annotate.importers import ColumnMapping, import_file
+from annotate.data.importers import ColumnMapping, import_file
 from annotate.judges import JudgeConfig, cancel_run, get_run, list_judges, run_judge, start_background_run
 from annotate.judges.hf import chat_text
 from annotate.judges.runs import create_run, execute_run
@@ -26,7 +25,7 @@ from annotate.judges.reward_model import tie_band_probs
 from annotate.judges.templates import load_template
 from annotate.judges.tiny import build_tiny_models
 from annotate.projects import create_project
-from annotate.verdicts import combined_verdicts
+from annotate.analysis.verdicts import combined_verdicts
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 PAIRS = [{"id": f"p{i}", "prompt": f"What is {i} plus {i}?", "response_a": f"The answer is {2 * i}.",

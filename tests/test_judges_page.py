@@ -9,9 +9,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import storage
-from annotate.annotators import add_annotator
+from annotate.labeling.annotators import add_annotator
 from annotate.config import ProjectConfig
-from annotate.importers import import_file
+from annotate.data.importers import import_file
 from annotate.judges import get_run, list_runs
 from annotate.judges.tiny import build_tiny_models
 from annotate.projects import create_project

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 
 import storage
-from annotate.annotators import add_annotator, set_active
+from annotate.labeling.annotators import add_annotator, set_active
 from annotate.config import Aspect, Criterion, ProjectConfig
 from annotate.errors import LabelError, NotFoundError
-from annotate.importers import ImportBatch, Record, write_batch
-from annotate.labels import canonical_values, edit_label, record_flag, record_label, record_skip
+from annotate.data.importers import ImportBatch, Record, write_batch
+from annotate.labeling.labels import canonical_values, edit_label, record_flag, record_label, record_skip
 from annotate.projects import create_project
 from storage import labels as label_store
 

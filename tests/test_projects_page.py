@@ -8,8 +8,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import storage
-from annotate.adapters import import_upload
-from annotate.annotators import add_annotator
+from annotate.data.adapters import import_upload
+from annotate.labeling.annotators import add_annotator
 from annotate.errors import ImportDataError
 from annotate.projects import get_project, list_project_status
 from storage import projects as project_store

@@ -13,10 +13,11 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 import storage
-from annotate import adapters, agreement, rankings
+from annotate.data import adapters
+from annotate.analysis import agreement, rankings
 from annotate.config import Criterion, ProjectConfig
 from annotate.errors import AnnotateError
-from annotate.importers import ColumnMapping, Record, batch_from_records, import_file, read_records
+from annotate.data.importers import ColumnMapping, Record, batch_from_records, import_file, read_records
 from annotate.projects import Project, create_project
 
 FEW = settings(max_examples=60, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])

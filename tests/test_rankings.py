@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from annotate import rankings
+from annotate.analysis import rankings
 
 
 def tournament(results: dict[tuple[str, str], tuple[int, int, int]]) -> pd.DataFrame:

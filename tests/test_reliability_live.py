@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 import storage
-from annotate import backup
+from annotate.data import backup
 from bench.soak import (CHROMIUM, AppServer, Annotator, check_store, drive, kill_and_restart, make_database,
                         submits_reached)
 

@@ -12,14 +12,14 @@ from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
 import storage
-from annotate.annotators import add_annotator
+from annotate.labeling.annotators import add_annotator
 from annotate.cli import cli
 from annotate.config import THREE_POINT_SCALE, Criterion, ProjectConfig
 from annotate.errors import AnnotateError
-from annotate.importers import ColumnMapping, import_file
-from annotate.labels import record_label, record_skip
+from annotate.data.importers import ColumnMapping, import_file
+from annotate.labeling.labels import record_label, record_skip
 from annotate.projects import create_project
-from annotate.report import CEILING, ReportFilters, build_report
+from annotate.analysis.report import CEILING, ReportFilters, build_report
 from storage import judgments as judgment_store, routing as routing_store
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -229,8 +229,8 @@ def test_a_project_without_labels_or_judges_gets_reasons_not_exceptions(db, tmp_
 
 
 def test_data_version_changes_with_any_new_label_or_edit(db, tmp_path):
-    from annotate.annotators import add_annotator
-    from annotate.labels import edit_label, record_label
+    from annotate.labeling.annotators import add_annotator
+    from annotate.labeling.labels import edit_label, record_label
     from annotate.projects import get_project
     from annotate.projects import data_version
     path = tmp_path / "v.jsonl"

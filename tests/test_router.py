@@ -10,16 +10,16 @@ import pytest
 from click.testing import CliRunner
 
 import storage
-from annotate.adapters import import_items
-from annotate.annotators import add_annotator
+from annotate.data.adapters import import_items
+from annotate.labeling.annotators import add_annotator
 from annotate.cli import cli
-from annotate.importers import ColumnMapping
-from annotate.labels import record_label
+from annotate.data.importers import ColumnMapping
+from annotate.labeling.labels import record_label
 from annotate.projects import get_project
-from annotate.router import (Budget, BudgetError, apply_routing, final_ai_labels, parse_budget, plan_routing,
-                             rerank_if_due, routing_status)
+from annotate.router.budget import Budget, BudgetError, parse_budget
+from annotate.router.routing import apply_routing, final_ai_labels, plan_routing, rerank_if_due, routing_status
 from annotate.router.features import sibling_evidence
-from annotate.router.strategies import STRATEGIES
+from annotate.router.names import STRATEGIES
 from storage import routing as store
 
 N_ITEMS = 60
@@ -190,7 +190,7 @@ def test_embedding_cosine_is_cached_by_text(db):
 
 
 def test_labels_submitted_on_the_annotator_screen_trigger_online_reranking(db, synthetic):
-    from annotate.assignment import next_item, submit_label
+    from annotate.labeling.assignment import next_item, submit_label
     apply_routing(db, "synthetic", "j1", "learned", Budget(fraction=0.5), every_n=3)
     annotator, _ = add_annotator(db, "screen")
     for _ in range(3):

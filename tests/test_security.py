@@ -14,11 +14,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import storage
-from annotate import annotators, auth, backup
-from annotate.assignment import utc_now
-from annotate.labels import record_label
+from annotate.labeling import annotators, auth
+from annotate.data import backup
+from annotate.clock import utc_now
+from annotate.labeling.labels import record_label
 from annotate.config import ProjectConfig
-from annotate.importers import ColumnMapping, import_file
+from annotate.data.importers import ColumnMapping, import_file
 from annotate.projects import create_project
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,10 +14,10 @@ import duckdb
 import pytest
 
 import storage
-from annotate.adapters import import_items
-from annotate.annotators import add_annotator
+from annotate.data.adapters import import_items
+from annotate.labeling.annotators import add_annotator
 from annotate.config import ProjectConfig
-from annotate.labels import record_label
+from annotate.labeling.labels import record_label
 from annotate.projects import create_project, get_project
 from storage import labels as label_store, migrations, projects as project_store
 
@@ -79,7 +79,7 @@ WRITER = textwrap.dedent("""
     import sys
     sys.path.insert(0, {root!r})
     import storage
-    from annotate.labels import record_label
+    from annotate.labeling.labels import record_label
     from annotate.projects import get_project
     conn = storage.connect({db!r})
     project = get_project(conn, "p")

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from annotate.verdicts import combined_verdicts
+from annotate.analysis.verdicts import combined_verdicts
 
 
 def judgments(rows: list[tuple]) -> pd.DataFrame:

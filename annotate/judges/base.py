@@ -15,8 +15,8 @@ from typing import Sequence
 from annotate.config import Criterion
 from annotate.judges.config import JudgeConfig
 from annotate.judges.templates import Template
+from annotate.signs import VERDICTS
 
-PAIRWISE_CLASSES = ("A", "tie", "B")
 
 
 @dataclass(frozen=True)
@@ -75,10 +75,10 @@ def unparsed(raw_output: str | None, is_error: bool = False, **usage) -> Verdict
 
 def pairwise_verdict(probs: Sequence[float] | None, verdict: str | None = None, **fields) -> Verdict:
     """A parsed pairwise verdict; with probs, the verdict is their argmax, and 'tie' when P(A) and
-    P(B) are equal and highest (as in annotate.verdicts), so an order-blind judge stays consistent."""
+    P(B) are equal and highest (as in annotate.analysis.verdicts), so an order-blind judge stays consistent."""
     if probs is not None:
         probs = [float(p) for p in probs]
-        verdict = PAIRWISE_CLASSES[max(range(3), key=lambda k: probs[k])]
+        verdict = VERDICTS[max(range(3), key=lambda k: probs[k])]
         if probs[0] == probs[2] >= probs[1]:
             verdict = "tie"
     return Verdict(verdict=verdict, is_parsed=True, probs=probs, **fields)

@@ -23,7 +23,8 @@ from annotate.judges.base import (Judge, PairwiseRequest, RubricRequest, Verdict
 from annotate.judges.config import JudgeConfig
 from annotate.judges.hf import chat_text, encode, load_pretrained
 from annotate.judges.parsing import parse_pairwise, parse_score, rationale_before
-from annotate.judges.templates import CANONICAL_VERDICTS, Template
+from annotate.judges.templates import Template
+from annotate.signs import VERDICTS
 
 
 class CausalLMJudge(Judge):
@@ -57,10 +58,10 @@ class CausalLMJudge(Judge):
     def judge_pairwise(self, requests: Sequence[PairwiseRequest]) -> list[Verdict]:
         messages = [self.template.pairwise_messages(r.prompt, r.first, r.second, r.context, r.reference)
                     for r in requests]
-        ids = self.choice_ids([self.template.verdicts[v] for v in CANONICAL_VERDICTS])
+        ids = self.choice_ids([self.template.verdicts[v] for v in VERDICTS])
         if self._use_logits(ids, "the verdict tokens"):
             rows, usage = self.next_token_probs(messages, ids)
-            return [pairwise_verdict(p, raw_output=_raw(p, CANONICAL_VERDICTS), **u) for p, u in zip(rows, usage)]
+            return [pairwise_verdict(p, raw_output=_raw(p, VERDICTS), **u) for p, u in zip(rows, usage)]
         texts, usage = self.generate(messages)
         return [self._parsed_pairwise(text, u) for text, u in zip(texts, usage)]
 

@@ -18,7 +18,6 @@ from annotate.errors import ConfigError
 from annotate.hashing import stable_hash
 from annotate.judges.templates import Template, load_template
 
-BACKENDS = ("reward_model", "causal_lm", "openai", "external")
 RUNTIME_FIELDS = {"device", "timeout_s", "max_retries", "backoff_s", "concurrency", "api_key_env"}
 DEFAULT_TEMPLATES = {"pairwise": "mt-bench-pairwise", "rubric": "prometheus-rubric"}
 

@@ -28,7 +28,8 @@ from annotate.errors import ConfigError
 from annotate.judges.base import Judge, PairwiseRequest, RubricRequest, Verdict, pairwise_verdict, rubric_verdict, unparsed
 from annotate.judges.config import JudgeConfig
 from annotate.judges.parsing import choice_probs, parse_pairwise, parse_score, rationale_before, token_at
-from annotate.judges.templates import CANONICAL_VERDICTS, Template
+from annotate.judges.templates import Template
+from annotate.signs import VERDICTS
 
 MAX_DELAY_S = 60.0
 
@@ -148,7 +149,7 @@ class OpenAIJudge(Judge):
         verdict, match = parse_pairwise(reply.text, self.template)
         if verdict is None:
             return unparsed(reply.text, **usage)
-        tokens = [self.template.verdicts[v] for v in CANONICAL_VERDICTS]
+        tokens = [self.template.verdicts[v] for v in VERDICTS]
         probs = self._probs(reply, match, tokens)
         return pairwise_verdict(probs, verdict, rationale=rationale_before(reply.text, match),
                                 raw_output=reply.text, **usage)

@@ -2,7 +2,7 @@
 
 Pairwise judges see every item in both orders (A/B, then B/A). A B/A answer is un-swapped before
 it is stored, so every stored judgment is canonical (verdict about response 0 = A, probs
-[P(A), P(tie), P(B)]) and `presented_order` records what the judge saw; annotate.verdicts
+[P(A), P(tie), P(B)]) and `presented_order` records what the judge saw; annotate.analysis.verdicts
 .combined_verdicts averages the two and flags items whose verdict flips with the order. Rubric
 judges grade each response on each criterion (aspect = criterion, response_idx = response).
 

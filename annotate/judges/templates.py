@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from annotate.config import Criterion
 from annotate.errors import ConfigError
 from annotate.hashing import stable_hash
+from annotate.signs import VERDICTS
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
 PAIRWISE_FIELDS = {"prompt", "response_a", "response_b", "context_block", "reference_block", "context",
@@ -29,7 +30,6 @@ PAIRWISE_FIELDS = {"prompt", "response_a", "response_b", "context_block", "refer
 RUBRIC_FIELDS = {"prompt", "response", "context_block", "reference_block", "reference_intro", "context",
                  "reference", "criterion", "criterion_description", "score_descriptions", "min_score",
                  "max_score", "score", "description"}
-CANONICAL_VERDICTS = ("A", "tie", "B")
 
 
 class Template(BaseModel):
@@ -59,7 +59,7 @@ class Template(BaseModel):
             unknown = _placeholders(getattr(self, part)) - allowed
             if unknown:
                 raise ValueError(f"'{part}' uses unknown placeholders {sorted(unknown)}; allowed: {sorted(allowed)}")
-        if self.task_type == "pairwise" and sorted(self.verdicts) != sorted(CANONICAL_VERDICTS):
+        if self.task_type == "pairwise" and sorted(self.verdicts) != sorted(VERDICTS):
             raise ValueError("a pairwise template maps exactly the verdicts 'A', 'tie' and 'B' to tokens")
         if self.task_type == "pairwise" and len(set(self.verdicts.values())) != 3:
             raise ValueError("the three verdict tokens must differ")

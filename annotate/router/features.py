@@ -5,7 +5,7 @@ Static features (computed once per project and judge):
 - lexical overlap: token Jaccard |T_a & T_b| / |T_a | T_b| over lower-cased word tokens, and
   whether the two responses are identical after stripping (identical responses are usually ties);
 - embedding cosine of the two responses (all-MiniLM-L6-v2; optional, see router/embeddings.py);
-- per judge: P(A), P(tie), P(B) of its combined verdict (annotate.verdicts), margin = p(1) - p(2)
+- per judge: P(A), P(tie), P(B) of its combined verdict (annotate.analysis.verdicts), margin = p(1) - p(2)
   of the sorted probabilities, normalised entropy H = -sum p log p / log 3, unparsed, A/B swap
   inconsistency; across judges: share of the other judges whose verdict differs from the primary's;
 - sibling consistency per judge: items that share a prompt and a response text (the same model
@@ -27,10 +27,10 @@ import numpy as np
 import pandas as pd
 
 from annotate.errors import AnnotateError
+from annotate.signs import verdict_signs
 
 MAX_LEVELS = 64
 TOKEN = re.compile(r"\w+")
-SIGN = {"A": -1.0, "tie": 0.0, "B": 1.0}
 VERDICT = {-1.0: "A", 0.0: "tie", 1.0: "B"}
 HUMAN_COLUMNS = ["human_sibling_score", "human_sibling_strength", "has_human_sibling", "human_sibling_agrees_ai"]
 
@@ -80,7 +80,7 @@ def build_features(items: pd.DataFrame, responses: pd.DataFrame, verdicts: pd.Da
     Args:
         items: storage.items.items_frame (item_id, prompt, context, metadata).
         responses: storage.items.responses_frame (item_id, idx 0/1, text, model).
-        verdicts: annotate.verdicts.combined_verdicts of every judge of the project.
+        verdicts: annotate.analysis.verdicts.combined_verdicts of every judge of the project.
         primary_judge_id: the judge whose verdict is the AI label.
         cosine: embedding cosine per item (item order), or None to leave the feature out.
     """
@@ -150,7 +150,7 @@ def judge_features(verdicts: pd.DataFrame, item_ids: np.ndarray,
                         f"{name}:margin": ordered[:, 2] - ordered[:, 1], f"{name}:entropy": entropy,
                         f"{name}:is_unparsed": (~parsed).astype(float),
                         f"{name}:is_inconsistent": rows["is_inconsistent"].fillna(False).astype(float).to_numpy()})
-        signs[name] = rows["verdict"].map(SIGN).to_numpy(dtype=float)
+        signs[name] = verdict_signs(rows["verdict"])
     columns["judges_disagree"] = _disagreement(list(signs.values()))
     return pd.DataFrame(columns), signs
 

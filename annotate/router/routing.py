@@ -23,13 +23,13 @@ import storage
 from annotate.errors import AnnotateError, NotFoundError
 from annotate.projects import Project, get_project
 from annotate.router.budget import Budget, BudgetError
+from annotate.router.names import DEFAULT_EVERY_N
 from annotate.router.features import HUMAN_COLUMNS, VERDICT, ItemFeatures, build_features
 from annotate.router.strategies import MODEL_VERSION, check_strategy, make_router, top_k
-from annotate.verdicts import combined_verdicts
+from annotate.analysis.verdicts import combined_verdicts
 from storage import items as items_store, judgments as judgments_store, labels as labels_store
 from storage import routing as store
 
-DEFAULT_EVERY_N = 20
 SNAPSHOT_LIMIT = 40  # named static features kept in each decision's snapshot (categories excluded)
 
 

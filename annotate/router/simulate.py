@@ -22,10 +22,10 @@ import pandas as pd
 from annotate.errors import AnnotateError
 from annotate.router.budget import Budget
 from annotate.router.features import ItemFeatures
+from annotate.router.names import DEFAULT_STRATEGIES, LEARNED
 from annotate.router.routing import load_features, project_labels
-from annotate.router.strategies import LEARNED, STRATEGIES, check_strategy, make_router, top_k
+from annotate.router.strategies import check_strategy, make_router, top_k
 
-DEFAULT_STRATEGIES = ("all-ai", "random", "uncertainty", "disagreement", "hyper", "learned", "oracle", "all-human")
 
 
 @dataclass

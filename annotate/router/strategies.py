@@ -28,11 +28,10 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from annotate.errors import AnnotateError
 from annotate.router.features import ItemFeatures, human_evidence
+from annotate.signs import SIGN
+from annotate.router.names import STRATEGIES
 
-STATIC = ("all-ai", "all-human", "random", "uncertainty", "disagreement")
-LEARNED = ("learned", "hyper")
-STRATEGIES = STATIC + LEARNED
-CLASSES = np.array([-1.0, 0.0, 1.0])
+CLASSES = np.array(sorted(SIGN.values()), dtype=float)  # -1 A, 0 tie, +1 B
 MODEL_VERSION = {"learned": "learned-logreg-v1", "hyper": "hyper-ridge-v1"}
 
 

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from annotate.export import ExportResult
+from annotate.data.export_types import ExportResult
 
 DESCRIPTIONS = {
     "dpo": "Preference pairs (prompt, chosen, rejected) for DPO and reward models.",
@@ -65,7 +63,7 @@ def _provenance(result: "ExportResult") -> list[str]:
     fallback = f" or the fallback judge '{result.judge}'" if result.judge else ""
     lines = ["## Label sources", "", "| source | rows |", "|---|---|",
              *[f"| {source} | {n} |" for source, n in summary["sources"].items()], "",
-             f"Human labels are aggregated with `{method}` (annotate/aggregate.py; when the top vote "
+             f"Human labels are aggregated with `{method}` (annotate/data/aggregate.py; when the top vote "
              f"count is shared between signs the label is a tie). 'ai' rows carry the verdict of the "
              f"routed judge{fallback}; 'both' rows carry the human label with the judge's verdict beside it.",
              "", f"Judges: {', '.join(summary['judges']) or 'none'}", "",

@@ -18,8 +18,8 @@ import duckdb
 
 import storage
 from storage import annotators as annotator_store, assignment as store
-from annotate.annotators import authenticate
-from annotate.assignment import utc_now
+from annotate.labeling.annotators import authenticate
+from annotate.clock import utc_now
 from annotate.errors import AuthError
 
 FREE_FAILURES = 5

@@ -92,7 +92,7 @@ def write_snapshot(conn: duckdb.DuckDBPyConnection, out: str | os.PathLike) -> d
 def _copy_all(cur: duckdb.DuckDBPyConnection, folder: Path) -> dict:
     tables: dict[str, dict] = {}
     with store.snapshot(cur):
-        version = store.schema_version(cur)
+        migrations = store.applied_migrations(cur)
         for table, columns in store.table_columns(cur).items():
             store.copy_table(cur, table, folder / f"{table}.parquet")
             rows, checksum = store.table_stats(cur, table, columns)
@@ -100,7 +100,8 @@ def _copy_all(cur: duckdb.DuckDBPyConnection, folder: Path) -> dict:
         sequences = store.sequence_values(cur)
     for entry in tables.values():
         entry["sha256"] = _sha256(folder / entry["file"])
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "schema_version": version,
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "schema_version": max(migrations, default=0),
+            "migrations": migrations,
             "duckdb_version": duckdb.__version__, "created_at": datetime.now(timezone.utc).isoformat(),
             "tables": tables, "sequences": sequences}
 
@@ -244,10 +245,10 @@ def restore_database(folder: str | os.PathLike, db_path: str | os.PathLike) -> d
     target = Path(db_path)
     if target.exists():
         raise BackupError(f"{target} already exists; restore into a new file")
-    latest = max(version for version, _, _ in MIGRATIONS)
-    if manifest["schema_version"] > latest:
-        raise BackupError(f"Backup {folder} has schema version {manifest['schema_version']}; this version of "
-                          f"annotate knows up to {latest}. Upgrade annotate to restore it.")
+    unknown = sorted(set(_backup_migrations(manifest)) - {version for version, _, _ in MIGRATIONS})
+    if unknown:
+        raise BackupError(f"Backup {folder} has schema migrations {unknown} that this version of annotate "
+                          f"does not know. Upgrade annotate to restore it.")
     staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
         summary = _load_all(Path(folder), manifest, staging)
@@ -282,13 +283,21 @@ def _load_all(folder: Path, manifest: dict, staging: Path) -> dict:
         conn.close()
 
 
+def _backup_migrations(manifest: dict) -> list[int]:
+    """The migration versions of a backup (manifests before the "migrations" field: every known
+    version up to its schema_version)."""
+    if "migrations" in manifest:
+        return sorted(manifest["migrations"])
+    return sorted(version for version, _, _ in MIGRATIONS if version <= manifest["schema_version"])
+
+
 def _verify(cur: duckdb.DuckDBPyConnection, manifest: dict, tables: dict[str, dict]) -> dict:
     """Compare restored counts (and checksums, when schema and DuckDB version match) with the manifest.
 
     A backup from an older schema is restored under the current migrations: the migration history
     then has the newer rows too, and checksums are not comparable (later columns have defaults).
     """
-    same_schema = manifest["schema_version"] == store.schema_version(cur)
+    same_schema = _backup_migrations(manifest) == store.applied_migrations(cur)
     same_hash = same_schema and manifest["duckdb_version"] == duckdb.__version__
     summary = {}
     for table, entry in tables.items():

@@ -24,10 +24,11 @@ from pydantic import BaseModel, Field
 
 import storage
 from storage import items as item_store, judgments as judgment_store, labels as label_store, projects as project_store
-from annotate.annotators import ensure_annotators
+from annotate.labeling.annotators import ensure_annotators
 from annotate.errors import ImportDataError
 from annotate.hashing import stable_hash
 from annotate.projects import Project
+from annotate.signs import SIGN, verdict_of
 
 FORMATS = ("jsonl", "json", "csv", "parquet")
 OnDuplicate = Literal["error", "skip"]
@@ -237,7 +238,7 @@ def pairwise_value(project: Project, value: Any) -> int | None:
     weakest = min(v for v in scale if v > 0)
     if isinstance(value, str):
         word = value.strip().lower()
-        letters = {"a": -weakest, "b": weakest, "tie": 0}
+        letters = {verdict.lower(): sign * weakest for verdict, sign in SIGN.items()}
         if word in letters:
             return letters[word]
         try:
@@ -249,13 +250,6 @@ def pairwise_value(project: Project, value: Any) -> int | None:
         return None
     return int(value) if int(value) in scale else None
 
-
-VERDICTS = {-1: "A", 0: "tie", 1: "B"}
-
-
-def verdict_of(value: int) -> str:
-    """'A', 'tie' or 'B' for a signed pairwise value."""
-    return VERDICTS[(value > 0) - (value < 0)]
 
 
 # ---------------------------------------------------------------- generic import

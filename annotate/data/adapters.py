@@ -19,9 +19,10 @@ import pandas as pd
 
 from annotate.config import MULTIPREF_SCALE, THREE_POINT_SCALE, Aspect, ProjectConfig
 from annotate.errors import ImportDataError, NotFoundError
-from annotate.importers import (ColumnMapping, ImportBatch, ImportReport, OnDuplicate, Record, batch_from_records,
-                                id_field, read_records, text_field, verdict_of, write_batch)
+from annotate.data.importers import (ColumnMapping, ImportBatch, ImportReport, OnDuplicate, Record, batch_from_records,
+                                id_field, read_records, text_field, write_batch)
 from annotate.projects import Project, get_project
+from annotate.signs import verdict_of
 
 ADAPTERS = ("pandalm", "mtbench", "multipref")
 

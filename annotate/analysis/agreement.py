@@ -25,13 +25,12 @@ import pandas as pd
 import krippendorff
 from scipy import stats
 
+from annotate.config import TIE_POLICIES
 from annotate.errors import AnnotateError
 
-TIE_POLICIES = ("with_ties", "without_ties")
 KAPPA_WEIGHTS = ("unweighted", "linear", "quadratic")
 ALPHA_LEVELS = ("nominal", "ordinal", "interval", "ratio")
 CATEGORIES = (-1, 0, 1)
-VERDICT_CODES = {"A": -1, "tie": 0, "B": 1}
 
 
 def check_tie_policy(tie_policy: str) -> str:

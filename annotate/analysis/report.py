@@ -2,7 +2,7 @@
 humans agree with each other, with item-bootstrap intervals, on a slice, under a named tie policy.
 
 Pairwise projects compare categories (A / tie / B: the sign of a label value, a judge's verdict
-combined over both orders by annotate.verdicts.combined_verdicts; unparsed verdicts are missing):
+combined over both orders by annotate.analysis.verdicts.combined_verdicts; unparsed verdicts are missing):
 
 - `judges`, the agreement table. For each judge: agreement (and Cohen's kappa) with the human
   majority of the item (strict majority of the current labels; items without one are left out
@@ -12,12 +12,11 @@ combined over both orders by annotate.verdicts.combined_verdicts; unparsed verdi
   humans. Intervals: percentile bootstrap over items (clusters), seeded.
 - `pairs`: every pair of raters (humans and judges), percent agreement and three kappas.
 - `alpha` over humans on the full label scale (strength included), `fleiss`, bias, per-annotator
-  quality and Bradley-Terry rankings (annotate.bias, annotate.quality, annotate.rankings).
-Rubric projects are reported by annotate.report_rubric.
+  quality and Bradley-Terry rankings (annotate.analysis.bias, annotate.analysis.quality, annotate.analysis.rankings).
+Rubric projects are reported by annotate.analysis.report_rubric.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
@@ -25,78 +24,13 @@ import pandas as pd
 
 import storage
 from storage import analysis as store
-from annotate import agreement as ag, bias, quality, rankings
+from annotate.analysis import agreement as ag, bias, quality, rankings
 from annotate.errors import AnnotateError
 from annotate.projects import Project, get_project
-from annotate.verdicts import combined_verdicts
-
-CEILING = "human ceiling (leave-one-out)"
-HUMANS = "humans"
-LABELS = ("A", "tie", "B")
-
-
-@dataclass(frozen=True)
-class ReportFilters:
-    """What the report covers. `metadata` is a (key, value) slice on item metadata."""
-    aspect: str = "overall"
-    tie_policy: str = "with_ties"
-    metadata: tuple[str, str] | None = None
-    calibration_only: bool = False
-    n_boot: int = 1000
-    seed: int = 0
-
-    def slice_args(self) -> dict:
-        key, value = self.metadata if self.metadata else (None, None)
-        return {"metadata_key": key, "metadata_value": value, "calibration_only": self.calibration_only}
-
-
-@dataclass
-class AgreementReport:
-    """Every table of the report (DataFrames are tidy; see build_report for their columns)."""
-    project: str
-    task_type: str
-    filters: ReportFilters
-    overview: dict
-    judges: pd.DataFrame
-    pairs: pd.DataFrame
-    alpha: pd.DataFrame
-    fleiss: dict
-    human_agreement: dict
-    confusion: pd.DataFrame = field(default_factory=pd.DataFrame)
-    position: pd.DataFrame = field(default_factory=pd.DataFrame)
-    length: pd.DataFrame = field(default_factory=pd.DataFrame)
-    side: pd.DataFrame = field(default_factory=pd.DataFrame)
-    annotators: pd.DataFrame = field(default_factory=pd.DataFrame)
-    ratings: pd.DataFrame = field(default_factory=pd.DataFrame)
-    ranking_tau: pd.DataFrame = field(default_factory=pd.DataFrame)
-    win_rates: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-    def tables(self) -> dict[str, pd.DataFrame]:
-        """The report's DataFrames by name (for CSV downloads)."""
-        return {name: value for name, value in vars(self).items() if isinstance(value, pd.DataFrame)}
-
-    def as_dict(self) -> dict:
-        """The whole report as JSON-ready data (NaN becomes None)."""
-        out = {"project": self.project, "task_type": self.task_type, "filters": vars(self.filters).copy(),
-               "overview": self.overview, "fleiss": _clean(self.fleiss),
-               "human_agreement": _clean(self.human_agreement)}
-        out.update({name: records(frame) for name, frame in self.tables().items()})
-        return out
-
-
-def records(frame: pd.DataFrame) -> list[dict]:
-    """DataFrame rows as dicts with NaN turned into None and numpy scalars into Python ones."""
-    return [_clean(row) for row in frame.to_dict("records")]
-
-
-def _clean(row: dict) -> dict:
-    out = {}
-    for key, value in row.items():
-        if isinstance(value, np.generic):
-            value = value.item()
-        out[key] = None if isinstance(value, float) and np.isnan(value) else value
-    return out
-
+from annotate.analysis.report_rubric import build_rubric_report
+from annotate.analysis.report_types import CEILING, HUMANS, AgreementReport, ReportFilters, wide_codes
+from annotate.analysis.verdicts import combined_verdicts
+from annotate.signs import VERDICTS
 
 def build_report(conn: duckdb.DuckDBPyConnection, project_name: str,
                  filters: ReportFilters = ReportFilters()) -> AgreementReport:
@@ -113,21 +47,8 @@ def build_report(conn: duckdb.DuckDBPyConnection, project_name: str,
     if filters.n_boot < 0:
         raise AnnotateError(f"--bootstrap must be 0 or more, not {filters.n_boot}")
     if project.task_type == "rubric":
-        from annotate.report_rubric import build_rubric_report
         return build_rubric_report(conn, project, filters)
     return _pairwise_report(conn, project, filters)
-
-
-def wide_codes(item_ids: np.ndarray, rows_item: pd.Series, rows_rater: pd.Series,
-               values: np.ndarray) -> pd.DataFrame:
-    """items x raters matrix (NaN where missing) from long rows, one value per (item, rater)."""
-    raters = sorted(pd.unique(rows_rater))
-    position = pd.Index(item_ids).get_indexer(rows_item)
-    column = pd.Index(raters).get_indexer(rows_rater)
-    keep = position >= 0
-    matrix = np.full((len(item_ids), len(raters)), np.nan)
-    matrix[position[keep], column[keep]] = np.asarray(values, dtype=float)[keep]
-    return pd.DataFrame(matrix, index=pd.Index(item_ids, name="item_id"), columns=raters)
 
 
 def _pairwise_report(conn: duckdb.DuckDBPyConnection, project: Project, filters: ReportFilters) -> AgreementReport:
@@ -230,7 +151,7 @@ def _table_from_sums(sums: np.ndarray, names: list[str], tie_policy: str, as_arr
 
 
 def _confusion_frame(judges: list[str], blocks: np.ndarray | None) -> pd.DataFrame:
-    rows = [{"judge": judge, "judge_verdict": LABELS[a], "human_majority": LABELS[b], "count": int(blocks[j, a, b])}
+    rows = [{"judge": judge, "judge_verdict": VERDICTS[a], "human_majority": VERDICTS[b], "count": int(blocks[j, a, b])}
             for j, judge in enumerate(judges) for a in range(3) for b in range(3)] if blocks is not None else []
     return pd.DataFrame(rows, columns=["judge", "judge_verdict", "human_majority", "count"])
 

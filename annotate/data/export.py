@@ -14,15 +14,13 @@ Kinds of table (each written as JSONL, Parquet or CSV; `hf` saves a `datasets.Da
 - `rubric`: one row per response with one column per criterion (HelpSteer2 style).
 - `events`, `judgments`: every raw label event and judgment, for audit.
 
-Files are written by annotate.export_files (CSV cells escaped against formula injection);
+Files are written by annotate.data.export_files (CSV cells escaped against formula injection);
 preference pairs are built and written in chunks of CHUNK_ROWS so that a million pairs fit in
 a modest amount of memory.
 """
 from __future__ import annotations
 
 import tempfile
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Iterator
 
@@ -33,65 +31,11 @@ import pyarrow as pa
 
 import storage
 from storage import export as export_store, items as item_store, judgments as judgment_store, labels as label_store
-from annotate.aggregate import final_labels, human_labels
-from annotate.dataset_card import render_card
-from annotate.export_files import FILE_FORMATS, ExportError, save_hf, write_chunks
+from annotate.data.aggregate import final_labels, human_labels
+from annotate.data.dataset_card import render_card
+from annotate.data.export_types import CHUNK_ROWS, FORMATS, KINDS, PROVENANCE, SOURCES, ExportFilters, ExportResult
+from annotate.data.export_files import ExportError, save_hf, write_chunks
 from annotate.projects import Project, get_project
-
-KINDS = ("dpo", "helpsteer2", "rubric", "events", "judgments")
-FORMATS = tuple(f"{kind}-{fmt}" for kind in KINDS for fmt in FILE_FORMATS) + ("hf",)
-SOURCES = ("human", "ai", "both")
-CHUNK_ROWS = 100_000
-PROVENANCE = ["source", "n_annotators", "agreement", "judge_id", "judge"]
-
-
-@dataclass(frozen=True)
-class ExportFilters:
-    """Which final labels an export keeps. Empty tuples and None mean "no restriction".
-
-    since/until bound the creation time of the human labels and judgments that count, [since,
-    until) in UTC; annotators restricts the human labels to those people. The other filters act on
-    final labels: min_agreement drops items below it (and items with fewer than two raters, whose
-    agreement is undefined), sources keeps 'human' / 'ai' / 'both'.
-    """
-    min_agreement: float | None = None
-    exclude_ties: bool = False
-    exclude_both_bad: bool = False
-    sources: tuple[str, ...] = ()
-    aspects: tuple[str, ...] = ()
-    since: datetime | None = None
-    until: datetime | None = None
-    annotators: tuple[str, ...] = ()
-
-    def active(self) -> dict:
-        """The filters that restrict anything, as plain values (for the dataset card)."""
-        return {k: (list(v) if isinstance(v, tuple) else str(v) if isinstance(v, datetime) else v)
-                for k, v in asdict(self).items() if v not in (None, False, ())}
-
-
-@dataclass
-class ExportResult:
-    """An export: what produced it, the counts the filters left, and its rows.
-
-    For preference kinds built with materialize=False, `rows` is None and `final` holds the
-    filtered final labels; iter_rows builds the rows chunk by chunk. `summary` (label sources,
-    agreement, judges) feeds the dataset card.
-    """
-    project: Project
-    kind: str
-    rows: pd.DataFrame | None
-    counts: dict[str, int]
-    filters: ExportFilters
-    method: str | None = None
-    judge: str | None = None
-    annotators: int = 0
-    summary: dict = field(default_factory=dict)
-    final: pd.DataFrame | None = None
-
-    @property
-    def n_rows(self) -> int:
-        return self.counts["rows"]
-
 
 def default_kind(project: Project) -> str:
     """The main table of a project: 'dpo' for pairwise, 'rubric' for rubric."""
@@ -105,7 +49,7 @@ def build_export(conn: duckdb.DuckDBPyConnection, project_name: str, kind: str,
 
     Args:
         kind: one of KINDS.
-        method: human label aggregation (annotate.aggregate): majority | dawid-skene (pairwise),
+        method: human label aggregation (annotate.data.aggregate): majority | dawid-skene (pairwise),
             mean | median | dawid-skene (rubric).
         judge: fallback judge (name or id) whose verdict labels items without human labels and
             without a routed judge.

@@ -7,7 +7,7 @@ plus which items each annotator has seen, and applies the rule of storage/assign
 Staying correct: label events are append-only, so a few counts (`queue_fingerprint`) change
 whenever the queue's inputs do. Our own writes update the arrays and the expected fingerprint
 together; any other writer (an import, the router) makes the fingerprints differ, and the queue is
-rebuilt from the store. Callers hold annotate.assignment's lock, so there is one writer at a time.
+rebuilt from the store. Callers hold annotate.labeling.assignment's lock, so there is one writer at a time.
 """
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ annotators' unexpired leases count toward k, and an expired lease frees the item
 DuckDB allows one read-write process per file, so every annotator's session runs in this process;
 one lock serializes "choose + lease" and "check + record", which makes the k limit exact without
 relying on write-conflict detection between inserts (DuckDB does not detect those), and guards the
-in-memory queue (annotate/queue.py) that makes choosing fast.
+in-memory queue (annotate/labeling/queue.py) that makes choosing fast.
 
 The pages show responses in a presented order ('AB' or 'BA') fixed per (annotator, item) by a hash,
 so a rerun shows the same order; values arrive as chosen on screen and are stored canonically.
@@ -20,7 +20,7 @@ import hashlib
 import logging
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Mapping
 
 import duckdb
@@ -28,11 +28,11 @@ import pandas as pd
 
 import storage
 from storage import assignment as store, items as item_store, labels as label_store, routing as routing_store
+from annotate.clock import utc_now
 from annotate.errors import LabelError, NotFoundError
-from annotate.labels import canonical_values, edit_label, record_flag, record_label, record_skip
+from annotate.labeling.labels import canonical_values, edit_label, record_flag, record_label, record_skip
 from annotate.projects import Project
-from annotate.queue import cached_queue, get_queue
-from annotate.router import rerank_if_due
+from annotate.labeling.queue import cached_queue, get_queue
 
 DEFAULT_LEASE_SECONDS = 600
 HISTORY_LIMIT = 20
@@ -54,11 +54,6 @@ class Assignment:
     shown_at: datetime
     event_id: int | None = None
     previous: dict = field(default_factory=dict)
-
-
-def utc_now() -> datetime:
-    """Naive UTC now, the form timestamps take in the store."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
 def presented_order(annotator_id: int, item_id: int) -> str:
@@ -115,7 +110,7 @@ def submit_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id
 
     Raises:
         LabelError: the lease expired and meanwhile the item got its k labels, or the label is
-            invalid (see annotate.labels.record_label).
+            invalid (see annotate.labeling.labels.record_label).
     """
     now = now or utc_now()
     cur = storage.cursor(conn)
@@ -149,6 +144,7 @@ def _rerank_in_background(conn: duckdb.DuckDBPyConnection, project: Project) -> 
         return
 
     def run() -> None:
+        from annotate.router.routing import rerank_if_due  # the ML stack loads only for routed projects
         try:
             rerank_if_due(conn, project.name)
         except Exception:  # a failed re-rank must not lose the label; the next submit retries

@@ -36,12 +36,15 @@ import storage
 from storage import export as export_store, judgments as judgment_store
 from annotate.errors import AnnotateError, NotFoundError
 from annotate.projects import Project
-from annotate.verdicts import combined_verdicts
+from annotate.analysis.verdicts import combined_verdicts
+from annotate.signs import verdict_signs
 
 PAIRWISE_METHODS = ("majority", "dawid-skene")
+# crowd-kit's EM stops when the log-likelihood changes by less than DS_TOLERANCE; its convergence
+# to the generating confusion matrices is tested in tests/test_aggregate.py.
+DS_ITERATIONS, DS_TOLERANCE = 100, 1e-5
 RUBRIC_METHODS = ("mean", "median", "dawid-skene")
 SIGNS = (-1, 0, 1)
-VERDICT_SIGN = {"A": -1, "tie": 0, "B": 1}
 PAIRWISE_COLUMNS = ["item_id", "aspect", "value", "n_labels", "agreement", "p_a", "p_tie", "p_b", "both_bad"]
 RUBRIC_COLUMNS = ["item_id", "response_idx", "aspect", "value", "mean", "median", "n_labels", "agreement"]
 FINAL_EXTRA = ["source", "judge_id", "judge", "judge_value"]
@@ -131,7 +134,7 @@ def _dawid_skene(frame: pd.DataFrame, keys: pd.DataFrame, categories) -> tuple[n
     with warnings.catch_warnings():  # crowd-kit 1.4 uses pandas keywords that pandas 3 deprecates
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
-        model = DawidSkene(n_iter=100, tol=1e-5).fit(data)
+        model = DawidSkene(n_iter=DS_ITERATIONS, tol=DS_TOLERANCE).fit(data)
     probs = model.probas_.reindex(index=range(len(keys)), columns=list(categories), fill_value=0.0)
     return model.labels_.reindex(range(len(keys))).to_numpy(), probs.to_numpy(dtype=float)
 
@@ -292,7 +295,7 @@ def _router_verdicts(conn: duckdb.DuckDBPyConnection, project: Project) -> pd.Da
     weakest = float(min(p.value for p in project.config.scale if p.value > 0))
     ai = final_ai_labels(conn, project.name)
     ai = ai[ai["verdict"].notna()].reset_index(drop=True)
-    sign = ai["verdict"].map(VERDICT_SIGN).to_numpy(dtype=int)
+    sign = verdict_signs(ai["verdict"]).astype(int)
     is_judges = (ai["source"] == ai["judge"]).to_numpy()
     probs = np.array([p if own and p is not None else np.eye(3)[s + 1]
                       for p, own, s in zip(ai["probs"], is_judges, sign)], dtype=float).reshape(-1, 3)
@@ -302,14 +305,14 @@ def _router_verdicts(conn: duckdb.DuckDBPyConnection, project: Project) -> pd.Da
 
 
 def _pairwise_verdicts(project: Project, judgments: pd.DataFrame) -> pd.DataFrame:
-    """Combined verdicts (annotate.verdicts) per item, judge and aspect as signed values at the
+    """Combined verdicts (annotate.analysis.verdicts) per item, judge and aspect as signed values at the
     scale's weakest strength (a judge says which is better, not by how much)."""
     weakest = float(min(p.value for p in project.config.scale if p.value > 0))
     frames = []
     for aspect in project.config.aspect_names:
         verdicts = combined_verdicts(judgments, aspect)
         verdicts = verdicts[verdicts["verdict"].notna()].assign(aspect=aspect)
-        verdicts["judge_value"] = verdicts["verdict"].map(VERDICT_SIGN).astype(float) * weakest
+        verdicts["judge_value"] = verdict_signs(verdicts["verdict"]) * weakest
         frames.append(verdicts)
     return pd.concat(frames, ignore_index=True)
 

@@ -17,9 +17,9 @@ from sklearn.metrics import cohen_kappa_score
 
 import storage
 from storage import analysis as store
-from annotate import agreement as ag, quality
+from annotate.analysis import agreement as ag, quality
 from annotate.projects import Project
-from annotate.report import CEILING, AgreementReport, ReportFilters, wide_codes
+from annotate.analysis.report_types import CEILING, AgreementReport, ReportFilters, wide_codes
 
 JUDGE_COLUMNS = ["rater", "kind", "level", "method", "r", "p_value", "n", "reason"]
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from annotate.signs import VERDICTS
 
-CLASSES = ("A", "tie", "B")
 COLUMNS = ["item_id", "judge_id", "judge", "p_a", "p_tie", "p_b", "verdict", "n_judgments", "n_parsed",
            "is_inconsistent"]
 
@@ -22,7 +22,7 @@ def judgment_probs(judgments: pd.DataFrame) -> np.ndarray:
     NaN for unparsed rows). Vectorised: only rows that carry probabilities are visited."""
     out = np.full((len(judgments), 3), np.nan)
     parsed = judgments["is_parsed"].to_numpy(dtype=bool)
-    position = pd.Index(list(CLASSES)).get_indexer(judgments["verdict"].astype(object))
+    position = pd.Index(list(VERDICTS)).get_indexer(judgments["verdict"].astype(object))
     onehot = parsed & (position >= 0)
     rows = np.flatnonzero(onehot)
     out[rows] = 0.0
@@ -58,6 +58,6 @@ def combined_verdicts(judgments: pd.DataFrame, aspect: str = "overall") -> pd.Da
     out["is_inconsistent"] = out["is_inconsistent"].fillna(False).astype(bool)
     filled = np.nan_to_num(out[["p_a", "p_tie", "p_b"]].to_numpy(), nan=-1.0)
     top = np.sort(filled, axis=1)
-    best = np.asarray(CLASSES, dtype=object)[filled.argmax(axis=1)]
+    best = np.asarray(VERDICTS, dtype=object)[filled.argmax(axis=1)]
     out["verdict"] = np.where(filled[:, 0] < 0, None, np.where(top[:, -1] == top[:, -2], "tie", best))
     return out[COLUMNS]

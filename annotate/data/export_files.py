@@ -31,13 +31,6 @@ class ExportError(AnnotateError):
     """An export cannot be made as asked (wrong kind for the task type, offline push, ...)."""
 
 
-def escape_csv_cell(value: object) -> object:
-    """Prefix a text cell that a spreadsheet would run as a formula with a single quote."""
-    if isinstance(value, str) and value.startswith(CSV_TRIGGERS):
-        return "'" + value
-    return value
-
-
 def csv_safe(rows: pd.DataFrame) -> pd.DataFrame:
     """A copy with nested cells as JSON text and every formula-like text cell escaped."""
     out = rows.copy()

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from annotate.agreement import VERDICT_CODES
+from annotate.signs import SIGN
 
 LENGTH_MARGIN = 30
 POSITION_COLUMNS = ["judge", "n_items", "consistent", "biased_first", "biased_second", "other", "reason"]
@@ -125,6 +125,6 @@ def side_bias(labels: pd.DataFrame) -> pd.DataFrame:
 
 def verdict_codes(verdicts: pd.Series) -> np.ndarray:
     """Judge verdicts 'A' | 'tie' | 'B' (None when unparsed) as codes -1 | 0 | 1 (NaN)."""
-    position = pd.Index(list(VERDICT_CODES)).get_indexer(verdicts.astype(object))
-    codes = np.asarray(list(VERDICT_CODES.values()), dtype=float)
+    position = pd.Index(list(SIGN)).get_indexer(verdicts.astype(object))
+    codes = np.asarray(list(SIGN.values()), dtype=float)
     return np.where(position >= 0, codes[position], np.nan)

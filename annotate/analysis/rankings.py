@@ -24,7 +24,7 @@ from scipy import stats
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import connected_components
 
-from annotate.agreement import bootstrap_sums, percentile_interval
+from annotate.analysis.agreement import bootstrap_sums, percentile_interval
 
 SCALE, BASE, INIT_RATING = 400.0, 10.0, 1000.0
 RATING_COLUMNS = ["source", "model", "rating", "rating_lo", "rating_hi", "rank", "games", "converged",

@@ -1,6 +1,6 @@
 """The demo project: what the app opens on when started without a database.
 
-The items live in annotate/demo_data/ as JSONL and go through the ordinary importer, so the demo
+The items live in annotate/data/demo_data/ as JSONL and go through the ordinary importer, so the demo
 also exercises the import path a user takes.
 """
 from __future__ import annotations
@@ -11,9 +11,9 @@ import duckdb
 
 import storage
 from storage import annotators as annotator_store, projects as project_store
-from annotate.annotators import add_annotator
+from annotate.labeling.annotators import add_annotator
 from annotate.config import Criterion, ProjectConfig
-from annotate.importers import ColumnMapping, import_file
+from annotate.data.importers import ColumnMapping, import_file
 from annotate.projects import create_project
 
 DEMO_DATA = Path(__file__).parent / "demo_data"

@@ -1,7 +1,7 @@
 """Per-annotator quality: agreement with the others, speed, skips and flags.
 
 Agreement is each annotator's label against the strict majority of the *other* annotators of the
-same item (leave-one-out, the same comparison as the human ceiling in annotate.report), under
+same item (leave-one-out, the same comparison as the human ceiling in annotate.analysis.report), under
 the report's tie policy; items where the others have no strict majority do not count.
 """
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from annotate.agreement import kappa_from_blocks, leave_one_out_blocks, percent_from_blocks
+from annotate.analysis.agreement import kappa_from_blocks, leave_one_out_blocks, percent_from_blocks
 
 COLUMNS = ["annotator", "labels", "loo_n", "loo_agreement", "loo_kappa", "median_seconds", "skips", "flags",
            "skip_rate", "flag_rate", "tie_policy"]

@@ -1,0 +1,50 @@
+"""The command line: `python -m annotate [--db PATH] COMMAND`.
+
+Each command is a thin adapter: open the database, call one library function, print the result.
+Library errors become a one-line message and exit status 1 (click's ClickException). One module
+per command group; each imports the heavy parts of the library (pandas statistics, scikit-learn,
+torch) inside its commands, so `python -m annotate --help` and light commands start fast.
+"""
+from __future__ import annotations
+
+import json
+
+import click
+import duckdb
+
+import storage
+from annotate.errors import AnnotateError
+
+
+class Group(click.Group):
+    """A click group that turns our named errors into clean CLI errors."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (AnnotateError, storage.StoreError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+@click.group(cls=Group)
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar=storage.db.DB_ENV_VAR,
+              default=str(storage.DEFAULT_DB_PATH), show_default=True,
+              help="DuckDB file (or set $ANNOTATE_DB).")
+@click.pass_context
+def cli(ctx: click.Context, db_path: str) -> None:
+    """Human + AI preference annotation: import, label, judge, route, measure, export."""
+    ctx.obj = {"db_path": db_path}
+
+
+def open_db(ctx: click.Context) -> duckdb.DuckDBPyConnection:
+    """The command's connection, opened once and closed when the command ends."""
+    root = ctx.find_root()
+    if "conn" not in root.obj:
+        root.obj["conn"] = storage.connect(root.obj["db_path"])
+        root.call_on_close(root.obj["conn"].close)
+    return root.obj["conn"]
+
+
+def echo_json(data) -> None:
+    """Print JSON the way every --json option does (UTF-8 kept, dates as text)."""
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
