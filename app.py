@@ -4,15 +4,20 @@ Run with `streamlit run app.py`. The database path comes from $ANNOTATE_DB (defa
 data/annotate.duckdb); a fresh database gets the demo projects, and their invite links are printed.
 Pages register by adding one `st.Page(...)` to the list of the role that may open them; each page
 also calls `pages.session.require_role(...)` so a URL opened directly is guarded too.
+
+Login: an invite link (`/?token=...`) or the token form exchanges the token for a session
+(pages/session.py); the browser keeps the session key in a cookie, so a reload or a second tab
+stays logged in, and the token is removed from the address bar without leaving a history entry.
 """
 from __future__ import annotations
 
 import streamlit as st
 
-from annotate.labeling import annotators, auth
+from annotate.labeling import annotators
 from annotate.data.demo import create_demo, is_demo_needed
 from annotate.errors import AnnotateError
-from pages import session
+from annotate.labeling.item_text import escape_markdown
+from pages import session, startup
 
 ANNOTATOR_PAGES = [
     st.Page("pages/label.py", title="Label", icon=":material/rate_review:", default=True),
@@ -22,6 +27,7 @@ ANNOTATOR_PAGES = [
 RESEARCHER_PAGES: list = [
     st.Page("pages/analysis.py", title="Analysis", icon=":material/analytics:"),
     st.Page("pages/export.py", title="Export", icon=":material/download:"),
+    st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
     st.Page("pages/judges.py", title="Judges", icon=":material/gavel:"),
     st.Page("pages/router.py", title="Router", icon=":material/alt_route:"),
 ]
@@ -32,59 +38,64 @@ ADMIN_PAGES = [
 
 
 @st.cache_resource(show_spinner=False)
-def prepare_database(path: str) -> None:
-    """Once per database file and server: create the demo in a fresh file and print its links."""
+def prepare_database(path: str, base_url: str | None) -> None:
+    """Once per database file and server: create the demo in a fresh file and print its links
+    (on the address the first visitor used, or $ANNOTATE_BASE_URL)."""
     conn = session.get_conn()
     if is_demo_needed(conn):
         tokens = create_demo(conn)
-        links = "\n".join(f"  {name}: {annotators.invite_link(token)}" for name, token in tokens.items())
+        links = "\n".join(f"  {name}: {annotators.invite_link(token, base_url)}" for name, token in tokens.items())
         print(f"Created the demo projects. Invite links (shown once):\n{links}", flush=True)
 
 
-def client_address() -> str:
-    """The browser's IP address, or 'unknown' (behind some proxies, and in AppTest)."""
-    address = st.context.ip_address
-    return address if isinstance(address, str) and address else "unknown"
-
-
 def login() -> dict | None:
-    """Log in from ?token=... (an invite link) or the token form; return the user or None."""
+    """The logged-in user: this session's, or from ?token=... (an invite link), or from the
+    session cookie (a reload, a second tab); None when nobody is logged in."""
     token = st.query_params.get("token")
-    if token and session.current_user() is None:
+    if token and annotators.hash_token(token) != st.session_state.get(session.TOKEN_SEEN):
+        st.session_state[session.TOKEN_SEEN] = annotators.hash_token(token)  # the URL may carry it a while
         try:
-            st.session_state[session.USER] = auth.login(session.get_conn(), token, client_address())
+            return session.log_in(token)
         except AnnotateError as exc:
-            st.error(str(exc))
-    if token:
-        del st.query_params["token"]  # keep the secret out of the address bar and history
-    return session.current_user()
+            st.session_state[session.ENDED] = str(exc)
+            return None
+    return session.current_user() or session.resume_from_cookie()
 
 
 def login_form() -> None:
+    """The token form: the token travels in the form's message to the server, never in a URL."""
     st.title("Annotate")
+    if reason := st.session_state.pop(session.ENDED, None):
+        st.error(reason)
     with st.form("login"):
         token = st.text_input("Invite token", type="password",
                               help="The token from your invite link (the part after ?token=).")
-        if st.form_submit_button("Log in", type="primary") and token:
-            st.query_params["token"] = token
+        submitted = st.form_submit_button("Log in", type="primary")
+    if submitted and token:
+        try:
+            session.log_in(token.strip())
+        except AnnotateError as exc:
+            st.error(str(exc))
+        else:
             st.rerun()
 
 
 def sidebar(user: dict) -> None:
     with st.sidebar:
         session.project_selector(session.get_conn())
-        st.caption(f"Logged in as **{user['name']}** ({user['role']})")
-        if st.button("Log out", icon=":material/logout:"):
-            st.session_state.clear()
-            st.rerun()
+        st.caption(f"Logged in as **{escape_markdown(user['name'])}** ({user['role']})")  # a name is never markup
+        st.button("Log out", icon=":material/logout:", on_click=session.log_out)
+        session.run_browser_actions()
 
 
 def main() -> None:
     st.set_page_config(page_title="Annotate", page_icon=":material/compare:", layout="wide")
-    prepare_database(session.db_path())
+    startup.require_database()  # a damaged or held database stops the server with one line
+    prepare_database(session.db_path(), session.app_url())
     user = login()
     if user is None:
         login_form()
+        session.run_browser_actions()
         st.stop()
     pages = {"Annotate": ANNOTATOR_PAGES}
     if session.has_role(user, "researcher"):

@@ -28,14 +28,16 @@ from annotate.projects import create_project  # noqa: E402
 from storage import items as item_store, labels as label_store  # noqa: E402
 
 
-def build_store(conn, n_items: int, per_item: int, n_annotators: int):
-    """Project 'bench' (k = per_item + 2, so every item stays open) with items and labels."""
+def build_store(conn, n_items: int, per_item: int, n_annotators: int,
+                texts: tuple[str, str] = ("Answer A", "Answer B")):
+    """Project 'bench' (k = per_item + 2, so every item stays open) with items and labels;
+    every item's responses are `texts`."""
     project = create_project(conn, "bench", ProjectConfig(task_type="pairwise", overlap=per_item + 2))
     ids = [f"i{i}" for i in range(n_items)]
     items = pd.DataFrame({"external_id": ids, "prompt": [f"Prompt {i}" for i in range(n_items)],
                           "context": None, "reference": None, "metadata": None})
     responses = pd.DataFrame({"external_id": ids * 2, "idx": [0] * n_items + [1] * n_items,
-                              "text": ["Answer A"] * n_items + ["Answer B"] * n_items, "model": None})
+                              "text": [texts[0]] * n_items + [texts[1]] * n_items, "model": None})
     id_map = storage.write(conn, lambda c: item_store.insert_items(c, project.id, items, responses))
     annotators = [add_annotator(conn, f"a{i}")[0]["id"] for i in range(n_annotators)]
     rng = np.random.default_rng(0)

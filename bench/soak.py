@@ -45,7 +45,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-g
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 PROJECT = "soak"
 PROMPT = re.compile(r"^Item (s\d+):")
-PROGRESS = re.compile(r"· (\d+) of \d+ done")
+PROGRESS = re.compile(r"· (\d+) done")
 SCALE = ["A is much better", "A is slightly better", "Tie", "B is slightly better", "B is much better"]
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
@@ -141,15 +141,12 @@ async def _shown_item(page, annotator: Annotator) -> str | None:
 
 
 async def choose(page, annotator: Annotator, choice: str, tries: int = 3) -> None:
-    """Click a point of the scale until it shows as chosen; count the clicks that had to be repeated.
-
-    On an overloaded machine Streamlit's frontend now and then drops a click made right after a
-    rerun; a person would click again, and so does this (reported as `reclicks`, not hidden).
-    """
+    """Click a point of the scale (in the label controls) until it shows as chosen; count the
+    clicks that had to be repeated (reported as `reclicks`, not hidden)."""
     from playwright.async_api import expect
-    chosen = page.locator("button[kind='primary']").filter(has_text=choice)
+    chosen = page.locator(".lk-option.lk-selected").filter(has_text=choice)
     for attempt in range(tries):
-        await page.locator("button").filter(has_text=choice).click()
+        await page.locator(".lk-root[data-state='ready'] .lk-option").filter(has_text=choice).click()
         try:
             await expect(chosen).to_have_count(1, timeout=STEP_TIMEOUT_MS // tries)
             break
@@ -157,7 +154,6 @@ async def choose(page, annotator: Annotator, choice: str, tries: int = 3) -> Non
             if attempt == tries - 1:
                 raise
             annotator.reclicks += 1
-    await page.wait_for_selector(IDLE, timeout=STEP_TIMEOUT_MS)
 
 
 async def label_until(page, annotator: Annotator, url: str, deadline: float) -> None:
@@ -168,14 +164,14 @@ async def label_until(page, annotator: Annotator, url: str, deadline: float) -> 
     item = await _shown_item(page, annotator)
     annotator.first_items.append(item)
     # the server's count: after a crash it may include a submit whose answer never reached us
-    progress = await page.get_by_text(PROGRESS).first.inner_text() if item is not None else "· 0 of 0 done"
+    progress = await page.get_by_text(PROGRESS).first.inner_text() if item is not None else "· 0 done"
     offset = int(PROGRESS.search(progress).group(1)) - len(annotator.completed)
     while item is not None and time.monotonic() < deadline:
         await choose(page, annotator, random.choice(SCALE))
         done = len(annotator.completed) + offset
         started = time.monotonic()
-        await page.locator("button").filter(has_text="Submit").click()
-        await expect(page.get_by_text(re.compile(rf"· {done + 1} of \d+ done"))).to_be_visible(
+        await page.locator(".lk-submit").click()
+        await expect(page.get_by_text(re.compile(rf"· {done + 1} done"))).to_be_visible(
             timeout=STEP_TIMEOUT_MS)
         next_item = await _shown_item(page, annotator)
         annotator.completed.append((item, time.monotonic() - started))

@@ -1,96 +1,140 @@
-"""Researcher: judges vs humans against the human ceiling, with intervals, bias and rankings."""
+"""Researcher: judges vs humans against the human ceiling, with intervals, bias and rankings.
+
+Charts and table words live in pages/analysis_charts.py; every number comes from
+annotate.analysis.report (and annotate.analysis.rubric_views for rubric projects)."""
 import pandas as pd
 import streamlit as st
 
 from annotate import projects
-from annotate.analysis import agreement, report as report_lib
+from annotate.analysis import agreement, report as report_lib, rubric_views
 from annotate.errors import AnnotateError
+from annotate.data.export_files import csv_bytes
 from pages import analysis_charts as charts, session
 
 session.require_role("researcher")
 conn = session.get_conn()
 project = session.require_project(conn)
 st.header(f"Analysis: {project.name}")
+is_pairwise = project.task_type == "pairwise"
 
 options = report_lib.slice_options(conn, project.name)
 left, middle, right, last = st.columns(4)
-aspect = left.selectbox("Aspect / criterion", options["aspects"])
-tie_policy = middle.selectbox("Tie policy", agreement.TIE_POLICIES,
-                              help="with_ties: a tie is a category (MT-Bench S1); "
-                                   "without_ties: comparisons with a tie are dropped (S2)")
+aspect = left.selectbox("Aspect" if is_pairwise else "Criterion", options["aspects"])
+tie_policy = middle.selectbox("Tie policy", agreement.TIE_POLICIES, disabled=not is_pairwise,
+                              format_func={"with_ties": "Ties count as a category",
+                                           "without_ties": "Leave out comparisons with a tie"}.get,
+                              help="MT-Bench (Zheng et al. 2023) setups S1 (with ties) and S2 (without).")
 meta = options["metadata"]
 slices = [None] + [(k, v) for k, v in zip(meta["key"], meta["value"])]
 chosen = right.selectbox("Metadata slice", slices,
                          format_func=lambda s: "All items" if s is None else f"{s[0]} = {s[1]}")
-n_boot = last.number_input("Bootstrap resamples", 0, 5000, 200, step=100)
+n_boot = last.number_input("Bootstrap resamples", 0, 5000, 200, step=100,
+                           help="Resamples of items for the 95% percentile intervals (Efron 1979).")
 calibration = st.checkbox(f"Only the router's calibration items ({options['calibration_items']})",
                           disabled=options["calibration_items"] == 0)
 
 
 def download(frame: pd.DataFrame, name: str) -> None:
-    st.download_button(f"Download {name}.csv", frame.to_csv(index=False).encode(), key=f"csv-{name}",
+    st.download_button(f"Download {name}.csv", csv_bytes(frame), key=f"csv-{name}",
                        file_name=f"{project.name}-{name}.csv", icon=":material/download:")
+
+
+def table(frame: pd.DataFrame, name: str) -> None:
+    """A report table in words, with its CSV download."""
+    if frame.empty:
+        st.caption("Nothing to show for this selection.")
+        return
+    charts.show_table(frame)
+    download(frame, name)
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_report(_conn, project_name: str, filters: report_lib.ReportFilters, version: tuple):
     """The report, recomputed only when the filters or the project's labels and judgments change
     (`version`), not on every click in the page's tabs."""
-    return report_lib.build_report(_conn, project_name, filters)
+    report = report_lib.build_report(_conn, project_name, filters)
+    if report.task_type == "rubric":
+        return report, rubric_views.score_distributions(_conn, project_name, filters), \
+            rubric_views.criterion_agreement(_conn, project_name, filters)
+    return report, None, None
 
 
+filters = report_lib.ReportFilters(aspect, tie_policy, chosen, calibration, int(n_boot), 0)
 try:
     with st.spinner("Computing the report"):
-        result = cached_report(conn, project.name, report_lib.ReportFilters(
-            aspect, tie_policy, chosen, calibration, int(n_boot), 0), projects.data_version(conn, project.name))
+        result, distributions, per_criterion = cached_report(conn, project.name, filters,
+                                                             projects.data_version(conn, project.name))
 except AnnotateError as exc:
     st.error(str(exc))
     st.stop()
 
-overview, judges_tab, raters_tab, bias_tab, people_tab, ranking_tab = st.tabs(
-    ["Overview", "Judges vs humans", "Raters", "Bias", "Annotators", "Rankings"])
-with overview:
-    st.dataframe(pd.DataFrame([{"measure": k, "value": str(v)} for k, v in result.overview.items()]),
-                 hide_index=True)
-    st.caption(f"Tie policy: {tie_policy}. Human-human agreement (MT-Bench, pairs of distinct humans) "
-               "and Fleiss' kappa over humans:")
-    st.dataframe(pd.DataFrame([{"measure": "human-human agreement", **result.human_agreement},
-                               {"measure": "Fleiss' kappa", **result.fleiss}]), hide_index=True)
-with judges_tab:
-    if result.task_type == "pairwise":
-        metric = st.radio("Measure", ["majority_agreement", "majority_kappa", "pairwise_agreement"], horizontal=True)
-        st.altair_chart(charts.agreement_chart(result.judges, metric), width="stretch")
-        st.caption("Red dashed rule: the human ceiling (each human against the majority of the others).")
+tab_names = ["Overview", "Judges vs humans", "Raters", "Annotators"] + (["Bias", "Rankings"] if is_pairwise else [])
+tabs = dict(zip(tab_names, st.tabs(tab_names)))
+with tabs["Overview"]:
+    overview = pd.DataFrame([{"Measure": k.replace("_", " ").capitalize(), "Value": str(v)}
+                             for k, v in result.overview.items()])
+    st.dataframe(overview, hide_index=True)
+    reference = getattr(result, "reference", None) or {}
+    if reference.get("statement"):
+        st.caption(f"Reference label: {reference['statement']} Items adjudicated by a researcher: "
+                   f"{reference.get('items_adjudicated', 0)}; gold raters: "
+                   f"{', '.join(reference.get('gold_raters', [])) or 'none'}.")
+    st.caption("Agreement between humans (MT-Bench: all pairs of distinct humans) and Fleiss' kappa over "
+               "humans (Fleiss 1971):")
+    st.dataframe(pd.DataFrame([{"Measure": "Agreement between humans", **result.human_agreement},
+                               {"Measure": "Fleiss' kappa", **result.fleiss}]).round(3), hide_index=True)
+with tabs["Judges vs humans"]:
+    if is_pairwise and (result.judges["kind"] == "judge").any():
+        metric = st.radio("Measure", ["majority_agreement", "majority_kappa", "pairwise_agreement"],
+                          format_func=charts.words, horizontal=True,
+                          help=" ".join(f"{charts.words(m)}: {charts.MEASURES[m][1]}" for m in
+                                        ["majority_agreement", "majority_kappa", "pairwise_agreement"]))
+        st.altair_chart(charts.forest_chart(result.judges, metric), width="stretch")
         if not result.confusion.empty:
-            st.altair_chart(charts.confusion_chart(result.confusion))
+            st.subheader("What each judge says, against the human majority")
+            st.altair_chart(charts.confusion_chart(result.confusion), width="content")
             download(result.confusion, "confusion")
-    st.dataframe(result.judges, hide_index=True)
-    download(result.judges, "agreement")
-with raters_tab:
+    elif is_pairwise:
+        st.info("No AI judge has judged this project yet: run one on the Judges page.")
+    else:
+        st.subheader("Scores given by the humans and by each judge")
+        st.altair_chart(charts.distribution_chart(distributions), width="content")
+        st.altair_chart(charts.criterion_chart(per_criterion.dropna(subset=["r"])), width="stretch")
+        table(per_criterion, "per-criterion")
+    st.subheader(f"Judges vs humans{'' if is_pairwise else f': {aspect}'}")
+    table(result.judges, "agreement")
+    for name, title in [("definitions", "Every published definition side by side"),
+                        ("coverage", "What each judge returned (parsed, unparsed, per order)"),
+                        ("gold", "Accuracy against the gold labels")]:
+        extra = getattr(result, name, pd.DataFrame())
+        if isinstance(extra, pd.DataFrame) and not extra.empty:
+            st.subheader(title)
+            table(extra, name)
+with tabs["Raters"]:
     value = "kappa" if "kappa" in result.pairs else "kappa_quadratic"
     if not result.pairs.empty:
-        st.altair_chart(charts.rater_heatmap(result.pairs, value), width="stretch")
-    st.dataframe(result.pairs, hide_index=True)
-    download(result.pairs, "rater-pairs")
+        st.altair_chart(charts.rater_heatmap(result.pairs, value), width="content")
+    table(result.pairs, "rater-pairs")
     st.subheader("Krippendorff's alpha over humans")
-    st.dataframe(result.alpha, hide_index=True)
-    download(result.alpha, "alpha")
-with bias_tab:
-    for name, frame, title in [("position", result.position, "Judge position consistency (both orders)"),
-                               ("length", result.length, "P(prefer the longer response | length gap > 30 chars)"),
-                               ("side", result.side, "Human left/right choice (stored presentation order)")]:
-        st.subheader(title)
-        if name == "length" and not frame.empty:
-            st.altair_chart(charts.length_chart(frame), width="stretch")
-        st.dataframe(frame, hide_index=True)
-        download(frame, name)
-with people_tab:
-    st.dataframe(result.annotators, hide_index=True)
-    download(result.annotators, "annotators")
-with ranking_tab:
-    if not result.ratings.empty:
-        st.altair_chart(charts.ratings_chart(result.ratings), width="stretch")
-    for name, frame in [("ratings", result.ratings), ("ranking-tau", result.ranking_tau),
-                        ("win-rates", result.win_rates)]:
-        st.dataframe(frame, hide_index=True)
-        download(frame, name)
+    table(result.alpha, "alpha")
+with tabs["Annotators"]:
+    table(result.annotators, "annotators")
+if is_pairwise:
+    with tabs["Bias"]:
+        for name, frame, title in [("position", result.position, "Does a judge change its verdict when A and B "
+                                                                  "are swapped?"),
+                                   ("length", result.length, "Do raters prefer the longer response?"),
+                                   ("side", result.side, "Do humans prefer the response shown on the left?")]:
+            st.subheader(title)
+            if name == "length" and not frame.empty:
+                st.altair_chart(charts.length_chart(frame), width="stretch")
+            table(frame, name)
+    with tabs["Rankings"]:
+        if not result.ratings.empty:
+            st.altair_chart(charts.ratings_chart(result.ratings), width="stretch")
+        for name, frame, title in [("ratings", result.ratings, "Model ratings"),
+                                   ("ranking-tau", result.ranking_tau, "Does each judge rank the models like the "
+                                                                       "humans?"),
+                                   ("win-rates", result.win_rates, "Win rates")]:
+            st.subheader(title)
+            table(frame, name)

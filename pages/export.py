@@ -1,4 +1,9 @@
-"""Researcher: export a project's labels with filters; preview, counts and a download."""
+"""Researcher: export a project's labels with filters; preview, counts and a download.
+
+DPO pairs leave out ties and pairs most raters marked "both bad" unless the researcher ticks the
+boxes that bring them back (a tie or two bad responses teach a preference model nothing); the CLI
+keeps explicit --exclude-ties / --exclude-both-bad flags.
+"""
 from datetime import datetime, time, timedelta
 
 import streamlit as st
@@ -26,15 +31,19 @@ with st.form("export"):
     file_format = middle.selectbox("File format", FILE_FORMATS)
     method = right.selectbox("Aggregation of human labels", methods)
     min_agreement = left.slider("Minimum agreement (0 = off)", 0.0, 1.0, 0.0, 0.05)
-    sources = middle.multiselect("Sources", export.SOURCES, placeholder="All sources")
+    sources = middle.multiselect("Sources", export.SOURCES, placeholder="All sources",
+                                 help="adjudicated: a researcher's final label from the Review page")
     aspects = right.multiselect("Aspects / criteria", project.config.aspect_names, placeholder="All")
     people = annotators.list_annotators(conn)["name"].tolist()
     chosen_people = left.multiselect("Annotators", people, placeholder="All annotators")
     dates = middle.date_input("Labels created between", value=(), help="Leave empty for all dates (UTC)")
     judge = right.selectbox("Fallback judge for unlabeled items", aggregate.project_judges(conn, project),
                             index=None, placeholder="None")
-    exclude_ties = left.checkbox("Exclude ties", disabled=not is_pairwise)
-    exclude_both_bad = middle.checkbox("Exclude both-bad", disabled=not is_pairwise)
+    include_ties = left.checkbox("Include ties in DPO pairs", disabled=not is_pairwise,
+                                 help="Left out by default: a tie says neither response is preferred.")
+    include_both_bad = middle.checkbox("Include 'both bad' pairs in DPO", disabled=not is_pairwise,
+                                       help="Left out by default: when most raters found both responses bad, "
+                                            "the 'chosen' one is not a good example.")
     submitted = st.form_submit_button("Build export", type="primary")
 
 if not submitted:
@@ -42,9 +51,10 @@ if not submitted:
 since, until = (None, None)
 if len(dates) == 2:  # the whole last day counts
     since, until = datetime.combine(dates[0], time()), datetime.combine(dates[1] + timedelta(days=1), time())
-filters = export.ExportFilters(min_agreement=min_agreement or None, exclude_ties=exclude_ties,
-                               exclude_both_bad=exclude_both_bad, sources=tuple(sources), aspects=tuple(aspects),
-                               since=since, until=until, annotators=tuple(chosen_people))
+is_dpo = kind == "dpo"
+filters = export.ExportFilters(min_agreement=min_agreement or None, exclude_ties=is_dpo and not include_ties,
+                               exclude_both_bad=is_dpo and not include_both_bad, sources=tuple(sources),
+                               aspects=tuple(aspects), since=since, until=until, annotators=tuple(chosen_people))
 try:
     result = export.build_export(conn, project.name, kind, filters, method=method, judge=judge)
 except AnnotateError as exc:
@@ -52,7 +62,8 @@ except AnnotateError as exc:
     st.stop()
 
 st.subheader("Counts after each filter")
-st.dataframe([{"step": step, "rows": n} for step, n in result.counts.items()], hide_index=True)
+st.dataframe(export.counts_table(result), hide_index=True,
+             column_config={"step": "Step", "rows": "Rows left", "removed": "Rows removed by this filter"})
 st.subheader(f"Preview (first 20 of {len(result.rows)} rows)")
 st.dataframe(result.rows.head(20), hide_index=True, width="stretch")
 st.download_button(f"Download {kind}.{file_format}", export.export_bytes(conn, result, file_format),

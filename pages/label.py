@@ -1,111 +1,90 @@
-"""The labeling screen: the next item (or one being edited from the history), the label, actions."""
+"""The labeling screen: the next item (or one being edited from the history) and its label controls.
+
+Only the item redraws after an action (a fragment); the choice, confidence and justification stay
+in the browser (pages/components/label_keys) until one message submits them with the item and the
+form it was made on. The fragment and the action callback each check the session first.
+"""
 import time
 
 import streamlit as st
 
-from annotate.labeling import assignment
+import storage
 from annotate.errors import AnnotateError
+from annotate.labeling import assignment, forms, screen
+from annotate.labeling.item_text import ImagePolicy, escape_markdown, item_markdown
+from annotate.projects import get_project
 from pages import item_view, session
+from pages.components.label_keys import label_controls, last_action
 
-KEYS = {"pairwise": "**Keys:** `1`-`5` choose on the scale · `Ctrl+Enter` submit · `S` skip · `F` flag · "
-                    "`B` both bad · `D` highlight differences · `Esc` cancel",
-        "rubric": "**Keys:** `Tab` next criterion · arrow keys choose a score · `Tab` to Submit and `Enter` "
-                  "(`Ctrl+Enter` when no field has the focus) · `S` skip · `F` flag · `Esc` cancel"}
-
-user = session.require_role("annotator")
-conn = session.get_conn()
-project = session.require_project(conn)
-editing = st.session_state.get(session.EDITING)
-try:
-    item = (assignment.load_for_edit(conn, project, user["id"], editing) if editing
-            else assignment.next_item(conn, project, user["id"]))
-except AnnotateError as exc:
-    st.session_state.pop(session.EDITING, None)
-    st.error(str(exc))
-    st.stop()
-
-progress = assignment.progress(conn, project, user["id"])
-st.progress(progress["done"] / max(progress["assigned"], 1),
-            text=f"**{project.name}** · {progress['done']} of {progress['assigned']} done · "
-                 f"{progress['today']} today")
-if notice := st.session_state.pop(session.NOTICE, None):
-    st.toast(notice, icon=":material/check:")
-with st.expander("Guidelines", icon=":material/menu_book:"):
-    st.markdown(project.config.guidelines or "No guidelines for this project.")
-    st.markdown(KEYS[project.task_type])
-if item is None:
-    st.success("Nothing left for you to label in this project. Thank you!")
-    st.stop()
-
-form = f"{item.item_id}-{item.event_id or 'new'}"
-shown_at = st.session_state.setdefault(f"shown-{form}", time.monotonic())
-if item.event_id:
-    st.info(f"Editing your label of item {item.external_id}; the old label is kept in the record.")
-item_view.show_prompt(item)
-show = item_view.show_pairwise if project.task_type == "pairwise" else item_view.show_rubric
-fields = show(project, item, form)
+OUTCOME = "label_outcome"  # the last action's Outcome, shown by the next fragment run
+DIFF = "label_diff_nonce"  # the form whose differences are highlighted
+REV = "label_rev"  # counts handled actions: tells the controls their message was answered
+STARTED = "label_run_started"  # perf_counter at the start of this run's action (bench/bench_label_latency.py)
+KEYS = {"pairwise": "**Keys:** `1`-`5` choose · `Ctrl+Enter` submit · `S` skip · `F` flag · `B` both bad · "
+                    "`D` highlight differences · `Esc` cancel",
+        "rubric": "**Keys:** a digit scores the current row and moves to the next · `↑` `↓` or `Tab` move · "
+                  "`←` `→` change the score · `Ctrl+Enter` submit · `S` skip · `F` flag · `Esc` cancel"}
 
 
-def done(message: str) -> None:
-    st.session_state[session.NOTICE] = message
-    for key in (session.EDITING, session.MODE):
-        st.session_state.pop(key, None)
-    st.rerun()
-
-
-def submit() -> None:
-    if not item_view.is_complete(project, fields):
-        st.warning("Choose a value for every row before submitting.")
+def on_action() -> None:
+    """Perform the message the controls sent (before the fragment redraws), if the session allows."""
+    st.session_state[STARTED] = time.perf_counter()
+    st.session_state[REV] = st.session_state.get(REV, 0) + 1
+    user, name = session.current_user(), st.session_state.get(session.PROJECT)
+    if not session.has_role(user, "annotator") or not name:
+        return  # the fragment's own check shows why
+    conn = session.get_conn()
+    action = last_action()
+    outcome = screen.handle_action(conn, get_project(conn, name), user["id"], st.session_state, action)
+    if outcome is None:
         return
-    values = fields.pop("values")
+    st.session_state[OUTCOME] = outcome
+    if outcome.kind == "diff":
+        st.session_state[DIFF] = action["nonce"] if outcome.diff_on else None
+    if outcome.kind in ("updated", "cancelled"):
+        st.session_state.pop(session.EDITING, None)
+
+
+@st.fragment
+def label_screen() -> None:
+    started = st.session_state.pop(STARTED, None) or time.perf_counter()
+    user = session.require_role("annotator")  # every redraw checks the session, not only page runs
+    conn = session.get_conn()
+    project = session.require_project(conn)
+    outcome = st.session_state.pop(OUTCOME, None)
+    editing = st.session_state.get(session.EDITING)
     try:
-        if item.event_id:
-            assignment.edit_from_history(conn, project, user["id"], item.event_id, values,
-                                         seconds=time.monotonic() - shown_at, **fields)
-        else:
-            assignment.submit_label(conn, project, user["id"], item.item_id, values, **fields)
-    except AnnotateError as exc:
+        item = (assignment.load_for_edit(conn, project, user["id"], editing) if editing
+                else assignment.next_item(conn, project, user["id"]))
+    except (AnnotateError, storage.StoreError) as exc:  # StoreFullError while leasing the next item
+        st.session_state.pop(session.EDITING, None)
         st.error(str(exc))
         return
-    done("Label updated" if item.event_id else "Label saved")
+    progress = assignment.progress(conn, project, user["id"])
+    left = progress["assigned"] - progress["done"]
+    saved = f" · :green[:material/check: {outcome.message}]" if outcome and not outcome.is_refused else ""
+    st.progress(progress["done"] / max(progress["assigned"], 1),
+                text=f"**{escape_markdown(project.name)}** · {progress['done']} done · {left} left · "
+                     f"{progress['today']} today{saved}")
+    if outcome and outcome.is_refused:
+        st.error(outcome.message, icon=":material/block:")
+    if item is None:
+        st.success("Nothing left for you to label in this project. Thank you!")
+        return
+    form = forms.show_form(st.session_state, item.item_id, item.event_id)
+    if item.event_id:
+        ordinal = screen.history_ordinal(conn, project, user["id"], item.item_id)
+        st.info(f"Editing your label of item {ordinal} of your history; the old label is kept in the record.")
+    diff_on = st.session_state.get(DIFF) == form.nonce
+    item_view.show_item(project, item, diff_on)
+    data = screen.controls_data(project, item, form, rev=st.session_state.get(REV, 0), diff_on=diff_on)
+    label_controls({**data, "server_ms": round(1000 * (time.perf_counter() - started), 1)}, on_action)
+    st.caption(KEYS[project.task_type])
 
 
-def note_action(kind: str) -> None:
-    """The skip (with a reason) or flag (with a comment) panel."""
-    label, default = ("Reason for skipping", "I cannot judge this item") if kind == "skip" else ("Comment", "")
-    text = st.text_input(label, value=default, key=f"{kind}-note-{form}")
-    left, right = st.columns([1, 5])
-    if left.button("Confirm skip" if kind == "skip" else "Send flag", type="primary", shortcut="Ctrl+Enter"):
-        try:
-            if kind == "skip":
-                assignment.skip_item(conn, project, user["id"], item.item_id, text)
-            else:
-                assignment.flag_item(conn, project, user["id"], item.item_id, text)
-        except AnnotateError as exc:
-            st.error(str(exc))
-        else:
-            done("Skipped" if kind == "skip" else "Flag sent; please still label or skip the item")
-    if right.button("Cancel", shortcut="Esc"):
-        st.session_state.pop(session.MODE, None)
-        st.rerun()
-
-
-mode = st.session_state.get(session.MODE)
-if mode and not item.event_id:
-    note_action(mode)
-else:
-    with st.container(horizontal=True):
-        if st.button("Save edit" if item.event_id else "Submit", type="primary", shortcut="Ctrl+Enter",
-                     icon=":material/check:"):
-            submit()
-        if item.event_id:
-            if st.button("Cancel edit", shortcut="Esc"):
-                done("Edit cancelled")
-        else:
-            if st.button("Skip", shortcut="S", icon=":material/skip_next:"):
-                st.session_state[session.MODE] = "skip"
-                st.rerun()
-            if st.button("Flag", shortcut="F", icon=":material/flag:"):
-                st.session_state[session.MODE] = "flag"
-                st.rerun()
-st.caption(KEYS[project.task_type])
+session.require_role("annotator")
+if project_name := st.session_state.get(session.PROJECT):
+    config = get_project(session.get_conn(), project_name).config
+    with st.expander("Guidelines", icon=":material/menu_book:"):
+        st.markdown(item_markdown(config.guidelines, ImagePolicy.of(config)) or "No guidelines for this project.")
+label_screen()

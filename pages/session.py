@@ -1,12 +1,32 @@
-"""Session-state keys, the cached connection and the role guard, in one place.
+"""Session-state keys, the cached connection, the login session and the role guards, in one place.
 
 Every page starts with `user = require_role("annotator" | "researcher" | "admin")`: st.navigation
 lists only the pages a role may see, and the guard also stops a page whose URL is opened directly.
+The guard re-reads the session from the database (annotate.labeling.auth.check_session), so a
+logout, an expiry, a deactivation or a token reset ends the session on the next click.
+
+A fragment rerun and a widget callback do not run the page script, so they check for themselves:
+- a fragment calls `require_role(role)` first (when the session has ended it reruns the whole app,
+  which then shows the login form);
+- a callback is wrapped in `@guard(role)`: it does nothing when the session has ended (the page
+  run that follows says why).
+The check is made once per script run (callbacks, app.py and the page share it) and again on every
+run, fragment runs included.
+
+The login session lives in the `sessions` table; the browser keeps its key in the COOKIE cookie
+(set by `remember_in_browser`), so a reload or a second tab resumes it (`resume_from_cookie`).
 """
 from __future__ import annotations
 
+import functools
+import json
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
+from urllib.parse import urlsplit
+
 import duckdb
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import storage
 from annotate.labeling import annotators, auth
@@ -19,8 +39,17 @@ PROJECT = "project"
 EDITING = "editing_event"
 MODE = "note_mode"
 NOTICE = "notice"
+ENDED = "session_ended"          # why the session ended, shown once on the login form
+BROWSER = "browser_actions"      # scripts for the browser to run on the next render (cookie, address bar)
+_CHECKED = "_session_checked_run"  # the script run whose session check USER holds
+TOKEN_SEEN = "token_seen"        # hash of the invite token this browser session already used
+COOKIE_ENDED = "cookie_ended"    # the cookie's session key once it is known to have ended
+KEPT_ON_LOGOUT = (TOKEN_SEEN, COOKIE_ENDED)  # the cookie a tab sent stays the same until it reloads
+COOKIE = "annotate_session"
 
 ROLE_RANK = {role: rank for rank, role in enumerate(annotators.ROLES)}
+P = ParamSpec("P")
+T = TypeVar("T")
 
 
 @st.cache_resource(show_spinner=False)
@@ -41,20 +70,37 @@ def get_conn() -> duckdb.DuckDBPyConnection:
     return _connection(db_path())
 
 
+def _this_run() -> object | None:
+    """An object that is new in every script run (page, fragment or callback run) of this session.
+
+    Streamlit gives each run a fresh `cursors` dict on its run context; None outside a run.
+    """
+    ctx = get_script_run_ctx()
+    return None if ctx is None else ctx.cursors
+
+
 def current_user() -> dict | None:
     """The logged-in annotator (id, name, role, ...) as the store has them now, or None.
 
-    Checked on every run (auth.check_session): deactivation, a token reset, a role change or the
-    session's expiry take effect on the user's next click, not at their next login.
+    The session is re-read from the database once per script run (auth.check_session): a logout
+    in another tab, deactivation, a token reset, a role change or the session's expiry take effect
+    on the user's next click. When the session has ended, the reason is kept under ENDED for the
+    login form and the browser is told to forget its cookie.
     """
     user = st.session_state.get(USER)
-    if user is not None:
-        try:
-            user = st.session_state[USER] = auth.check_session(get_conn(), user)
-        except AuthError as exc:
-            del st.session_state[USER]
-            st.error(str(exc))
-            return None
+    if user is None:
+        return None
+    run = _this_run()
+    checked = st.session_state.get(_CHECKED)
+    if run is not None and checked is not None and checked[0] is run:
+        return user
+    try:
+        user = auth.check_session(get_conn(), user)
+    except AuthError as exc:
+        end_session(str(exc))
+        return None
+    st.session_state[USER] = user
+    st.session_state[_CHECKED] = (run, user["id"])
     return user
 
 
@@ -64,15 +110,164 @@ def has_role(user: dict | None, role: str) -> bool:
 
 
 def require_role(role: str) -> dict:
-    """Return the logged-in user if they hold `role` (or higher); otherwise show an error and stop."""
+    """Return the logged-in user if they hold `role` (or higher); otherwise show an error and stop.
+
+    Call it first in every page and in every fragment. In a fragment rerun whose session has ended
+    it reruns the whole app (which shows the login form) instead of an error inside the fragment.
+    """
     user = current_user()
     if user is None:
-        st.error("Please log in with your invite link or token.")
+        ctx = get_script_run_ctx()
+        if ctx is not None and ctx.fragment_ids_this_run:
+            st.rerun(scope="app")
+        st.error(st.session_state.get(ENDED) or "Please log in with your invite link or token.")
         st.stop()
     if not has_role(user, role):
         st.error(f"This page needs the {role} role; you are logged in as {user['role']}.")
         st.stop()
     return user
+
+
+def guard(role: str) -> Callable[[Callable[P, T]], Callable[P, T | None]]:
+    """Decorate a widget callback (on_click / on_change / on_submit) so that it runs only while the
+    session is valid and holds `role`; otherwise it does nothing and returns None (the page run
+    that follows the callback shows the login form or the refusal).
+
+        @session.guard("admin")
+        def deactivate(name: str) -> None: ...
+        st.button("Deactivate", on_click=deactivate, args=(name,))
+    """
+    def decorate(callback: Callable[P, T]) -> Callable[P, T | None]:
+        @functools.wraps(callback)
+        def checked(*args: P.args, **kwargs: P.kwargs) -> T | None:
+            if not has_role(current_user(), role):
+                return None
+            return callback(*args, **kwargs)
+        return checked
+    return decorate
+
+
+def _text(value: object) -> str | None:
+    """A st.context value if it is text (AppTest's context holds mock objects instead)."""
+    return value if isinstance(value, str) and value else None
+
+
+def _cookie() -> str | None:
+    """The session key this browser sent when it connected (cookies are read once per connection)."""
+    return _text(st.context.cookies.get(COOKIE))
+
+
+def client_address() -> str:
+    """The address of this browser for the login slow-down (see auth.client_address)."""
+    headers = st.context.headers.to_dict()
+    headers = {k: v for k, v in headers.items() if isinstance(v, str)} if isinstance(headers, dict) else {}
+    return auth.client_address(_text(st.context.ip_address), headers)
+
+
+def app_url() -> str | None:
+    """The address the app is served on, as this browser reached it (scheme, host, port and base
+    path, without the page's own path), or None outside a browser session."""
+    url = _text(st.context.url)
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    path = parts.path.rstrip("/")
+    ctx = get_script_run_ctx()
+    pages = ctx.pages_manager.get_pages().values() if ctx is not None else []
+    for page in filter(None, (info.get("url_pathname") for info in pages)):
+        if path.endswith("/" + page):
+            path = path.removesuffix("/" + page)
+            break
+    return f"{parts.scheme}://{parts.netloc}{path}"
+
+
+def invite_link(token: str) -> str:
+    """The invite link for `token` on the address this app is served on ($ANNOTATE_BASE_URL wins)."""
+    return annotators.invite_link(token, app_url())
+
+
+def log_in(token: str) -> dict:
+    """Exchange an invite token for a session in this browser; return the user.
+
+    Raises:
+        AuthError: wrong or revoked token, deactivated account, or too many failed attempts.
+    """
+    conn = get_conn()
+    old_key = _cookie()
+    user = auth.login(conn, token, client_address())
+    if old_key and old_key != user[auth.SESSION_KEY]:
+        auth.logout(conn, old_key)  # a new login in this browser replaces its previous session
+    _start(user)
+    return user
+
+
+def resume_from_cookie() -> dict | None:
+    """Resume the session whose key this browser sent as a cookie (a reload, a second tab, a
+    restarted server); None without a cookie or when that session has ended."""
+    key = _cookie()
+    if not key or key == st.session_state.get(COOKIE_ENDED):
+        return None
+    try:
+        user = auth.resume_session(get_conn(), key)
+    except AuthError as exc:
+        end_session(str(exc))
+        st.session_state[COOKIE_ENDED] = key
+        return None
+    _start(user, set_cookie=False)
+    return user
+
+
+def _start(user: dict, set_cookie: bool = True) -> None:
+    st.session_state[USER] = user
+    st.session_state[_CHECKED] = (_this_run(), user["id"])
+    st.session_state.pop(ENDED, None)
+    if set_cookie:
+        max_age = max(0, int((user[auth.EXPIRES_AT] - user[auth.LOGGED_IN_AT]).total_seconds()))
+        _tell_browser(_cookie_script(user[auth.SESSION_KEY], max_age))
+
+
+def log_out() -> None:
+    """End this browser's session everywhere (other tabs on their next click) and forget it here."""
+    user = st.session_state.get(USER)
+    if user is not None:
+        auth.logout(get_conn(), user.get(auth.SESSION_KEY) or "")
+    end_session(None)
+    st.session_state[COOKIE_ENDED] = _cookie()
+
+
+def end_session(reason: str | None) -> None:
+    """Forget the session in this browser (its session state, but KEPT_ON_LOGOUT) and tell it to
+    drop the cookie; `reason` is shown once on the login form."""
+    for key in list(st.session_state.keys()):
+        if key not in KEPT_ON_LOGOUT:
+            del st.session_state[key]
+    if reason:
+        st.session_state[ENDED] = reason
+    _tell_browser(_cookie_script("", 0))
+
+
+def _tell_browser(script: str) -> None:
+    st.session_state[BROWSER] = [*st.session_state.get(BROWSER, []), script]
+
+
+def _cookie_script(key: str, max_age: int) -> str:
+    """JavaScript that stores (or, with max_age 0, deletes) the session cookie: SameSite=Strict,
+    Secure over https. It cannot be HttpOnly: Streamlit gives the app no HTTP response to set it on."""
+    cookie = f"{COOKIE}={key}; Path=/; Max-Age={max_age}; SameSite=Strict"
+    return f"document.cookie = {json.dumps(cookie)} + (location.protocol === 'https:' ? '; Secure' : '');"
+
+
+def run_browser_actions() -> None:
+    """Render the scripts queued for the browser (cookie changes) and remove the invite token from
+    the address bar by replacing the current history entry, so Back never shows it. Call once per
+    full run, where an invisible element does not disturb the layout."""
+    scripts = st.session_state.pop(BROWSER, [])
+    if not scripts and "token" not in st.query_params:
+        return
+    scrub = ("const u = new URL(window.location.href);"
+             "if (u.searchParams.has('token')) { u.searchParams.delete('token');"
+             " window.history.replaceState(window.history.state, '', u.pathname + u.search + u.hash); }")
+    st.html(f"<script>{' '.join([*scripts, scrub])}</script>", unsafe_allow_javascript=True)
 
 
 def project_selector(conn: duckdb.DuckDBPyConnection) -> None:

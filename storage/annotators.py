@@ -4,7 +4,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-COLUMNS = ["id", "name", "role", "token_hash", "is_active", "created_at"]
+COLUMNS = ["id", "name", "role", "token_hash", "is_active", "created_at", "kind"]
 
 
 def insert_annotator(cur: duckdb.DuckDBPyConnection, name: str, role: str, token_hash: str | None,
@@ -37,9 +37,9 @@ def set_active(cur: duckdb.DuckDBPyConnection, annotator_id: int, is_active: boo
 
 
 def list_annotators(cur: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """All annotators (without token hashes): id, name, role, is_active, created_at."""
+    """All annotators (without token hashes): id, name, role, is_active, created_at, kind."""
     return cur.execute(
-        "SELECT id, name, role, is_active, created_at FROM annotators ORDER BY id").df()
+        "SELECT id, name, role, is_active, created_at, kind FROM annotators ORDER BY id").df()
 
 
 def annotator_ids_by_name(cur: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""Assignment queries: the queue's inputs, leases, progress, history, login failures.
+"""Assignment queries: the queue's inputs, leases, progress, history (login failures: storage.sessions).
 
 Eligibility (shared with the router): an item is eligible for human labels when its project has no
 routing_decisions rows at all, or the item's latest row (highest id) has route 'human'. Among
@@ -25,8 +25,7 @@ def queue_items(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame
             SELECT item_id, arg_max(route, id) AS route, arg_max(priority, id) AS priority
             FROM routing_decisions WHERE project_id = $p GROUP BY item_id),
         done AS (
-            SELECT item_id, count(*) AS n FROM current_label_events
-            WHERE project_id = $p GROUP BY item_id)
+            SELECT item_id, n FROM labels_toward_k WHERE project_id = $p)
         SELECT i.id AS item_id, coalesce(r.priority, 0)::DOUBLE AS priority,
                ((SELECT count(*) FROM routed) = 0 OR coalesce(r.route = 'human', false)) AS is_eligible,
                coalesce(d.n, 0)::INTEGER AS n_done
@@ -44,7 +43,7 @@ def queue_fingerprint(cur: duckdb.DuckDBPyConnection, project_id: int) -> tuple:
     """Counts that change whenever queue_items or seen_pairs would (events are append-only):
     (label events of any kind, items, routing rows, latest routing id)."""
     return tuple(cur.execute("""
-        SELECT (SELECT count(*) FROM label_events WHERE project_id = $p),
+        SELECT (SELECT count(*) FROM label_events WHERE project_id = $p) + (SELECT count(*) FROM review_actions WHERE project_id = $p),
                (SELECT count(*) FROM items WHERE project_id = $p),
                count(*), max(id)
         FROM routing_decisions WHERE project_id = $p""", {"p": project_id}).fetchone())
@@ -62,7 +61,7 @@ def completed_count(cur: duckdb.DuckDBPyConnection, item_id: int, annotator_id: 
     """Current labels of an item plus unexpired leases on it held by others who have not yet
     labeled or skipped it."""
     return int(cur.execute("""
-        SELECT (SELECT count(*) FROM current_label_events WHERE item_id = $i)
+        SELECT (SELECT coalesce(max(n), 0) FROM labels_toward_k WHERE item_id = $i)
              + (SELECT count(*) FROM leases l WHERE l.item_id = $i AND l.annotator_id <> $a
                   AND l.expires_at > $now
                   AND NOT EXISTS (SELECT 1 FROM label_events e WHERE e.item_id = $i
@@ -114,15 +113,30 @@ def progress_counts(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_i
 def label_history(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int, limit: int) -> pd.DataFrame:
     """The annotator's current labels, newest first.
 
-    Columns: event_id, item_id, external_id, prompt, presented_order, both_bad, justification,
-    confidence, created_at, label_values (list of {aspect, response_idx, value}, canonical).
+    Columns: event_id, item_id, ordinal (see history_ordinal), external_id, prompt, presented_order,
+    both_bad, justification, confidence, created_at, label_values (list of {aspect, response_idx,
+    value}, canonical).
     """
-    return cur.execute("""
-        SELECT e.id AS event_id, e.item_id, i.external_id, i.prompt, e.presented_order, e.both_bad,
-               e.justification, e.confidence, e.created_at, e.values_list AS label_values
-        FROM current_label_events e JOIN items i ON i.id = e.item_id
-        WHERE e.project_id = ? AND e.annotator_id = ?
-        ORDER BY e.id DESC LIMIT ?""", [project_id, annotator_id, limit]).df()
+    return cur.execute(f"""
+        WITH ordinals AS ({_ORDINALS})
+        SELECT e.id AS event_id, e.item_id, o.ordinal, i.external_id, i.prompt, e.presented_order,
+               e.both_bad, e.justification, e.confidence, e.created_at, e.values_list AS label_values
+        FROM current_label_events e JOIN items i ON i.id = e.item_id JOIN ordinals o ON o.item_id = e.item_id
+        WHERE e.project_id = $p AND e.annotator_id = $a
+        ORDER BY e.id DESC LIMIT $limit""", {"p": project_id, "a": annotator_id, "limit": limit}).df()
+
+
+# The annotator's labeled items numbered by their first label (1 = the first): the ordinal that
+# annotators see instead of the dataset's ids (which can name models). Stable across edits.
+_ORDINALS = """SELECT item_id, row_number() OVER (ORDER BY min(id)) AS ordinal FROM label_events
+               WHERE project_id = $p AND annotator_id = $a AND kind = 'label' GROUP BY item_id"""
+
+
+def history_ordinal(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int, item_id: int) -> int | None:
+    """The item's number in the annotator's labels of the project (1 = first labeled), or None."""
+    row = cur.execute(f"WITH ordinals AS ({_ORDINALS}) SELECT ordinal FROM ordinals WHERE item_id = $i",
+                      {"p": project_id, "a": annotator_id, "i": item_id}).fetchone()
+    return int(row[0]) if row else None
 
 
 def annotator_progress(cur: duckdb.DuckDBPyConnection, day_start: datetime) -> pd.DataFrame:
@@ -143,20 +157,3 @@ def annotator_progress(cur: duckdb.DuckDBPyConnection, day_start: datetime) -> p
         LEFT JOIN current_label_events c ON c.id = e.id
         LEFT JOIN projects p ON p.id = e.project_id
         GROUP BY ALL ORDER BY a.name, p.name""", [day_start]).df()
-
-
-def recent_failures(cur: duckdb.DuckDBPyConnection, client: str, since: datetime) -> tuple[int, datetime | None]:
-    """Failed logins from `client` since a time: (count, time of the latest)."""
-    row = cur.execute("SELECT count(*), max(failed_at) FROM login_failures WHERE client = ? AND failed_at >= ?",
-                      [client, since]).fetchone()
-    return int(row[0]), row[1]
-
-
-def insert_failure(cur: duckdb.DuckDBPyConnection, client: str, failed_at: datetime) -> None:
-    """Record a failed login."""
-    cur.execute("INSERT INTO login_failures VALUES (?, ?)", [client, failed_at])
-
-
-def clear_failures(cur: duckdb.DuckDBPyConnection, client: str) -> None:
-    """Forget a client's failed logins (after a successful one)."""
-    cur.execute("DELETE FROM login_failures WHERE client = ?", [client])

@@ -36,6 +36,40 @@ def get_or_create_judge(cur: duckdb.DuckDBPyConnection, name: str, backend: str,
     return int(row[0])
 
 
+def external_judge(cur: duckdb.DuckDBPyConnection, project_id: int, name: str, config_json: str,
+                   config_hash: str) -> tuple[int, str]:
+    """(id, stored name) of an imported judge, one per project and name (`config_hash` hashes both).
+
+    A second import into the same project finds the same judge (and can add the other presented
+    order). The name is kept unless another judge of that name already has judgments or runs in
+    this project; then it becomes 'NAME v2', ... (the caller reports it). Other projects'
+    judges never change the name.
+    """
+    row = cur.execute("SELECT id, name FROM judges WHERE config_hash = ?", [config_hash]).fetchone()
+    if row:
+        return int(row[0]), row[1]
+    taken = cur.execute("""
+        SELECT count(*) FROM judges j WHERE (j.name = $n OR starts_with(j.name, $v))
+          AND (j.id IN (SELECT g.judge_id FROM judgments g JOIN items i ON i.id = g.item_id WHERE i.project_id = $p)
+               OR j.id IN (SELECT judge_id FROM judge_runs WHERE project_id = $p))""",
+                        {"n": name, "v": f"{name} v", "p": int(project_id)}).fetchone()[0]
+    stored = f"{name} v{taken + 1}" if taken else name
+    row = cur.execute("""INSERT INTO judges (name, backend, config, config_hash, template_hash)
+                         VALUES (?, 'external', ?, ?, NULL) RETURNING id""",
+                      [stored, config_json, config_hash]).fetchone()
+    return int(row[0]), stored
+
+
+def judged_units_of(cur: duckdb.DuckDBPyConnection, project_id: int, judge_ids: list[int]) -> pd.DataFrame:
+    """Units the given judges already answered in a project (for an import that adds only new
+    ones): judge_id, item_id, aspect, response_idx (-1 for none), presented_order ('' for none)."""
+    return cur.execute("""
+        SELECT DISTINCT g.judge_id, g.item_id, g.aspect, coalesce(g.response_idx, -1) AS response_idx,
+               coalesce(g.presented_order, '') AS presented_order
+        FROM judgments g JOIN items i ON i.id = g.item_id
+        WHERE i.project_id = ? AND list_contains(?, g.judge_id)""", [int(project_id), judge_ids]).df()
+
+
 def list_judges(cur: duckdb.DuckDBPyConnection, project_id: int | None = None) -> pd.DataFrame:
     """Judges (all, or those with judgments in a project): id, name, backend, config_hash,
     template_hash, judgments."""
@@ -78,7 +112,9 @@ def judgments_frame(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataF
 # ---------------------------------------------------------------- judge runs (migration 20)
 
 RUN_COLUMNS = ["id", "judge_id", "judge", "project_id", "status", "n_total", "n_done", "n_unparsed", "n_errors",
-               "cancel_requested", "options", "error", "created_at", "finished_at"]
+               "cancel_requested", "options", "error", "common_error", "common_error_count", "created_at",
+               "finished_at"]
+ACTIVE_STATUSES = ("queued", "running")
 
 
 def get_judge(cur: duckdb.DuckDBPyConnection, judge_id: int) -> dict | None:
@@ -90,10 +126,12 @@ def get_judge(cur: duckdb.DuckDBPyConnection, judge_id: int) -> dict | None:
 
 def project_judges(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
     """Judges with judgments or runs in a project (imported 'external' judges included): id, name,
-    backend, config_hash, template_hash, judgments, parsed, items, runs."""
+    backend, config_hash, template_hash, judgments (every stored answer, unparsed ones included: what
+    `status` counts as judge labels), parsed, items (items with at least one parsed answer: the items
+    that have a verdict in the Analysis page's overview), runs."""
     return cur.execute("""
         WITH g AS (SELECT g.judge_id, count(*) AS judgments, count(*) FILTER (g.is_parsed) AS parsed,
-                          count(DISTINCT g.item_id) AS items
+                          count(DISTINCT g.item_id) FILTER (g.is_parsed) AS items
                    FROM judgments g JOIN items i ON i.id = g.item_id WHERE i.project_id = $p GROUP BY ALL),
              r AS (SELECT judge_id, count(*) AS runs FROM judge_runs WHERE project_id = $p GROUP BY ALL)
         SELECT j.id, j.name, j.backend, j.config_hash, j.template_hash,
@@ -124,15 +162,30 @@ def insert_run(cur: duckdb.DuckDBPyConnection, judge_id: int, project_id: int, o
 
 def update_run(cur: duckdb.DuckDBPyConnection, run_id: int, *, status: str | None = None,
                n_total: int | None = None, n_done: int | None = None, n_unparsed: int | None = None,
-               n_errors: int | None = None, error: str | None = None, is_finished: bool = False) -> None:
+               n_errors: int | None = None, error: str | None = None, common_error: str | None = None,
+               common_error_count: int | None = None, is_finished: bool = False) -> None:
     """Set the given fields of a run (None leaves a field as it is); stamp finished_at when finished."""
     cur.execute("""
         UPDATE judge_runs SET status = coalesce($status, status), n_total = coalesce($n_total, n_total),
             n_done = coalesce($n_done, n_done), n_unparsed = coalesce($n_unparsed, n_unparsed),
             n_errors = coalesce($n_errors, n_errors), error = coalesce($error, error),
+            common_error = coalesce($common, common_error),
+            common_error_count = coalesce($common_n, common_error_count),
             finished_at = CASE WHEN $finished THEN current_timestamp ELSE finished_at END
         WHERE id = $id""", {"status": status, "n_total": n_total, "n_done": n_done, "n_unparsed": n_unparsed,
-                            "n_errors": n_errors, "error": error, "finished": is_finished, "id": int(run_id)})
+                            "n_errors": n_errors, "error": error, "common": common_error,
+                            "common_n": common_error_count, "finished": is_finished, "id": int(run_id)})
+
+
+def mark_interrupted(cur: duckdb.DuckDBPyConnection, message: str) -> int:
+    """Mark every queued or running run as 'interrupted' with `message`; return how many.
+
+    Only the process that holds the database runs judges, so when it starts, a run still marked
+    active was left so by a process that stopped."""
+    rows = cur.execute("""
+        UPDATE judge_runs SET status = 'interrupted', error = coalesce(error, $m), finished_at = current_timestamp
+        WHERE status IN ('queued', 'running') RETURNING id""", {"m": message}).fetchall()
+    return len(rows)
 
 
 def request_cancel(cur: duckdb.DuckDBPyConnection, run_id: int) -> None:
@@ -160,6 +213,7 @@ def list_runs(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
 def _runs(cur: duckdb.DuckDBPyConnection, where: str, value: int) -> pd.DataFrame:
     return cur.execute(f"""
         SELECT r.id, r.judge_id, j.name AS judge, r.project_id, r.status, r.n_total, r.n_done, r.n_unparsed,
-               r.n_errors, r.cancel_requested, r.options, r.error, r.created_at, r.finished_at
+               r.n_errors, r.cancel_requested, r.options, r.error, r.common_error,
+               coalesce(r.common_error_count, 0) AS common_error_count, r.created_at, r.finished_at
         FROM judge_runs r JOIN judges j ON j.id = r.judge_id WHERE {where} ORDER BY r.id DESC""",
                        {"x": value}).df()

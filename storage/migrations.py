@@ -157,17 +157,41 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     (3, "kinds of rater: login accounts, raters imported from files, gold references", """
         ALTER TABLE annotators ADD COLUMN kind TEXT DEFAULT 'account';
         UPDATE annotators SET kind = 'imported' WHERE token_hash IS NULL AND NOT is_active;"""),
+    (4, "imported raters are named import:NAME, apart from login accounts", """
+        UPDATE annotators SET name = 'import:' || name
+        WHERE kind = 'imported' AND NOT starts_with(name, 'import:');"""),
+    (5, "archived projects and the history of project configs", """
+        ALTER TABLE projects ADD COLUMN archived_at TIMESTAMP;
+        CREATE TABLE project_config_versions (
+            project_id BIGINT NOT NULL,
+            version INTEGER NOT NULL,
+            config JSON NOT NULL,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp,
+            PRIMARY KEY (project_id, version));
+        INSERT INTO project_config_versions (project_id, version, config, created_at)
+            SELECT id, 1, config, created_at FROM projects;"""),
     (10, "assignment leases and login failures", """
         CREATE TABLE leases (
             project_id BIGINT NOT NULL, item_id BIGINT NOT NULL, annotator_id BIGINT NOT NULL,
             shown_at TIMESTAMP NOT NULL, expires_at TIMESTAMP NOT NULL);
         CREATE TABLE login_failures (client TEXT NOT NULL, failed_at TIMESTAMP NOT NULL);"""),
+    (11, "login sessions that survive a reload and a restart; failed logins per token prefix", """
+        CREATE TABLE sessions (
+            key_hash TEXT PRIMARY KEY,
+            annotator_id BIGINT NOT NULL,
+            created_at TIMESTAMP NOT NULL,
+            expires_at TIMESTAMP NOT NULL,
+            client TEXT);
+        ALTER TABLE login_failures ADD COLUMN target TEXT;"""),
     (20, "judge run progress and cancellation", """
         ALTER TABLE judge_runs ADD COLUMN n_done INTEGER DEFAULT 0;
         ALTER TABLE judge_runs ADD COLUMN n_unparsed INTEGER DEFAULT 0;
         ALTER TABLE judge_runs ADD COLUMN n_errors INTEGER DEFAULT 0;
         ALTER TABLE judge_runs ADD COLUMN cancel_requested BOOLEAN DEFAULT false;
         ALTER TABLE judge_runs ADD COLUMN options JSON;"""),
+    (21, "judge runs: the most common request error and how often it happened", """
+        ALTER TABLE judge_runs ADD COLUMN common_error TEXT;
+        ALTER TABLE judge_runs ADD COLUMN common_error_count INTEGER DEFAULT 0;"""),
     (40, "routing runs, AI labels on routing decisions", """
         CREATE SEQUENCE routing_run_ids START 1;
         CREATE TABLE routing_runs (
@@ -190,4 +214,23 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             model TEXT NOT NULL,
             vector FLOAT[] NOT NULL,
             PRIMARY KEY (text_hash, model));"""),
+    (70, "review actions: resolved flags and skips, re-queue requests", """
+        CREATE SEQUENCE review_action_ids START 1;
+        CREATE TABLE review_actions (
+            id BIGINT PRIMARY KEY DEFAULT nextval('review_action_ids'),
+            project_id BIGINT NOT NULL,
+            item_id BIGINT NOT NULL,
+            researcher_id BIGINT NOT NULL,
+            action TEXT NOT NULL CHECK (action IN ('resolve', 'requeue')),
+            last_event_id BIGINT,
+            extra_labels INTEGER,
+            note TEXT,
+            created_at TIMESTAMP NOT NULL DEFAULT current_timestamp);"""),
+    (71, "labels that count toward k: human labels (not adjudications) less re-queue requests", """
+        CREATE VIEW labels_toward_k AS
+        SELECT c.project_id, c.item_id, greatest(c.n - coalesce(r.extra, 0), 0)::BIGINT AS n
+        FROM (SELECT project_id, item_id, count(*) AS n FROM current_label_events
+              WHERE source <> 'adjudicated' GROUP BY project_id, item_id) c
+        LEFT JOIN (SELECT item_id, sum(extra_labels) AS extra FROM review_actions
+                   WHERE action = 'requeue' GROUP BY item_id) r ON r.item_id = c.item_id;"""),
 ]

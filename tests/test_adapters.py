@@ -39,8 +39,8 @@ def test_mtbench_votes_in_either_model_order_land_on_one_canonical_item(db, tmp_
     project = get_project(db, "mt")
     labels = label_store.current_label_values(cur, project.id).set_index("annotator")
     # canonical A is gpt-4 (models sorted): both experts prefer gpt-4, i.e. A (negative)
-    assert labels.loc["expert_0", "value"] == -1 and labels.loc["expert_1", "value"] == -1
-    assert labels.loc["author_2", "value"] == 0 and bool(labels.loc["author_2", "both_bad"])
+    assert labels.loc["import:expert_0", "value"] == -1 and labels.loc["import:expert_1", "value"] == -1
+    assert labels.loc["import:author_2", "value"] == 0 and bool(labels.loc["import:author_2", "both_bad"])
     judgments = judgment_store.judgments_frame(cur, project.id)
     assert judgments[["judge", "verdict"]].values.tolist() == [["gpt4_pair", "A"]]
 
@@ -84,7 +84,7 @@ def test_multipref_keeps_the_five_point_strength_and_every_aspect(db, tmp_path):
     assert [a.name for a in project.config.aspects] == ["helpfulness", "truthfulness", "harmlessness"]
     labels = label_store.current_label_values(storage.cursor(db), project.id)
     overall = labels[labels["aspect"] == "overall"].set_index("annotator")["value"].to_dict()
-    assert overall == {"w0": -2.0, "w1": 1.0}
+    assert overall == {"import:w0": -2.0, "import:w1": 1.0}
     assert set(labels["confidence"]) == {4} and set(labels["seconds"]) == {120.0}
     assert len(labels) == 8
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
 from annotate.analysis import agreement as ag
@@ -139,3 +140,134 @@ def test_bootstrap_of_few_item_patterns_draws_n_items_around_the_full_sum():
 def test_unknown_tie_policy_is_an_error():
     with pytest.raises(AnnotateError, match="Unknown tie policy 'sometimes'"):
         ag.percent_agreement(np.array([[1.0, 1.0]]), "sometimes")
+
+
+# ------------------------------------------------------------------ the one reference rule (issue 14, section 3)
+
+from typing import get_args  # noqa: E402
+
+from annotate.analysis import reference as ref_lib  # noqa: E402
+from annotate.analysis import rubric_agreement as rubric  # noqa: E402
+from annotate.config import ProjectConfig  # noqa: E402
+from annotate.data import aggregate  # noqa: E402
+
+
+def long_labels(votes: dict[str, list[float]], source: dict[str, str] | None = None) -> pd.DataFrame:
+    rows = [{"item_id": item, "annotator": f"a{k}", "value": float(v), "source": (source or {}).get(f"{item}:{k}", "app")}
+            for item, values in votes.items() for k, v in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+# MultiPref has four annotators: 'split' is two (much) for A against two (slightly) for B.
+MULTIPREF_VOTES = {"majority": [-1, -2, 1, -1], "split": [-2, -2, 1, 1], "three_way": [-1, 0, 1],
+                   "a_or_tie": [-1, 0], "zero_mean": [-1, -1, 1, 1], "solo": [2]}
+
+
+@pytest.mark.parametrize("policy, expected", [
+    ("tie", {"majority": -1, "split": 0, "three_way": 0, "a_or_tie": 0, "zero_mean": 0, "solo": 1}),
+    ("drop", {"majority": -1, "split": nan, "three_way": nan, "a_or_tie": nan, "zero_mean": nan, "solo": 1}),
+    ("mean-sign", {"majority": -1, "split": -1, "three_way": 0, "a_or_tie": -1, "zero_mean": 0, "solo": 1}),
+])
+def test_split_policy_decides_two_against_two_and_nothing_else(policy, expected):
+    result = ref_lib.reference_labels(long_labels(MULTIPREF_VOTES), policy)
+    assert result.to_dict().keys() == expected.keys()
+    for item, value in expected.items():
+        assert result[item] == value or (np.isnan(value) and np.isnan(result[item])), item
+
+
+def test_an_adjudicated_label_is_the_reference_whatever_the_votes_and_is_not_a_vote():
+    labels = long_labels({"x": [-1, -1, -1, 1], "y": [1, -1]}, source={"x:3": "adjudicated"})
+    result = ref_lib.reference_labels(labels, "drop")
+    # x: three A votes, but the researcher's final label says B. y: a split, dropped.
+    assert result["x"] == 1 and np.isnan(result["y"])
+    # Without the adjudication the votes would be A, A, A: the final label is not counted as a vote.
+    votes, adjudicated, gold = ref_lib.label_roles(labels.assign(kind="account"))
+    assert len(votes) == 5 and len(adjudicated) == 1 and gold.empty
+
+
+def test_gold_raters_are_never_human_votes():
+    labels = long_labels({"x": [1, -1, -1]}).assign(kind=["account", "imported", "gold"])
+    votes, _, gold = ref_lib.label_roles(labels)
+    assert votes["annotator"].tolist() == ["a0", "a1"] and gold["annotator"].tolist() == ["a2"]
+
+
+def test_split_policies_are_the_project_config_choices_and_unknown_ones_are_errors():
+    assert get_args(ProjectConfig.model_fields["split_policy"].annotation) == ref_lib.SPLIT_POLICIES
+    assert ProjectConfig(task_type="pairwise").split_policy == ref_lib.DEFAULT_SPLIT_POLICY == "tie"
+    assert get_args(ProjectConfig.model_fields["rubric_reference"].annotation) == ref_lib.RUBRIC_REFERENCES
+    with pytest.raises(AnnotateError, match="Unknown split policy 'coin'"):
+        ref_lib.reference_labels(long_labels({"x": [1]}), "coin")
+    with pytest.raises(AnnotateError, match="lack column"):
+        ref_lib.reference_labels(pd.DataFrame({"item_id": [1], "value": [1.0]}))
+    assert "counts as a tie" in ref_lib.describe_policy("tie")
+
+
+def test_leave_one_out_references_use_the_same_policy():
+    # Four raters: A, A, B, B. Leaving out an A leaves A, B, B -> B; leaving out a B leaves A, A, B -> A.
+    codes = np.array([[-1.0, -1.0, 1.0, 1.0], [-1.0, 1.0, nan, nan]])
+    loo = ag.leave_one_out_references(codes, "tie")
+    assert loo[0].tolist() == [1, 1, -1, -1]
+    # Item 2: each of the two raters is left with the other alone -> that rater's vote.
+    assert loo[1, :2].tolist() == [1, -1] and np.isnan(loo[1, 2:]).all()
+    three = np.array([[-1.0, 1.0, 0.0]])  # others always split 1:1
+    assert ag.leave_one_out_references(three, "tie")[0].tolist() == [0, 0, 0]
+    assert np.isnan(ag.leave_one_out_references(three, "drop")).all()
+    values = np.array([[-2.0, 1.0, 0.0]])  # mean-sign: left with {1, 0} -> B; {-2, 0} -> A; {-2, 1} -> A
+    assert ag.leave_one_out_references(three, "mean-sign", values)[0].tolist() == [1, -1, -1]
+
+
+def test_export_majority_follows_the_project_split_policy():
+    votes = pd.DataFrame([{"item_id": item, "aspect": "overall", "annotator_id": k, "value": float(v),
+                           "both_bad": False} for item, values in MULTIPREF_VOTES.items() for k, v in enumerate(values)])
+    by_item = {policy: aggregate.aggregate_pairwise(votes, "majority", 1.0, policy).set_index("item_id")["value"]
+               for policy in ref_lib.SPLIT_POLICIES}
+    assert by_item["tie"]["split"] == 0 and by_item["tie"]["majority"] == pytest.approx(-4 / 3)
+    assert "split" not in by_item["drop"].index and len(by_item["drop"]) == 2  # majority and solo only
+    assert by_item["mean-sign"]["split"] == -2  # A wins; its strength is the mean of the A votes
+
+
+def test_rubric_reference_is_mean_or_median_and_one_rater_is_its_own_reference():
+    scores = np.array([[1.0, 2.0, 2.0], [3.0, nan, nan], [nan, nan, nan], [0.0, 3.0, nan]])
+    mean, median = ref_lib.rubric_reference(scores, "mean"), ref_lib.rubric_reference(scores, "median")
+    assert mean[:2].tolist() == [pytest.approx(5 / 3), 3.0] and np.isnan(mean[2]) and mean[3] == 1.5
+    assert median[:2].tolist() == [2.0, 3.0] and median[3] == 1.5
+    with pytest.raises(AnnotateError, match="Unknown rubric reference"):
+        ref_lib.rubric_reference(scores, "mode")
+
+
+# ------------------------------------------------------------------ rubric statistics from joint tables (section 5)
+
+def _joint(x, y):
+    xs, ys = np.unique(x), np.unique(y)
+    table = np.zeros((1, len(xs), len(ys)))
+    np.add.at(table, (0, np.searchsorted(xs, x), np.searchsorted(ys, y)), 1)
+    return table, xs.astype(float), ys.astype(float)
+
+
+def test_rubric_statistics_of_the_joint_table_equal_the_reference_implementations():
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 4, 80).astype(float)
+    y = np.clip(x + rng.integers(-1, 2, 80), 0, 3).astype(float)
+    y[::7] = 1.5  # a mean of two human scores: not a scale point
+    table, xs, ys = _joint(x, y)
+    out = {k: float(v[0]) for k, v in rubric.joint_stats(table, xs, ys, [0, 1, 2, 3]).items()}
+    assert out["pearson"] == pytest.approx(stats.pearsonr(x, y)[0])
+    assert out["spearman"] == pytest.approx(stats.spearmanr(x, y)[0])
+    assert out["kendall"] == pytest.approx(stats.kendalltau(x, y)[0])
+    rounded = np.floor(y + 0.5)
+    assert out["exact_agreement"] == pytest.approx((x == rounded).mean())
+    for weights in ("linear", "quadratic"):
+        assert out[f"kappa_{weights}"] == pytest.approx(cohen_kappa_score(x, rounded, weights=weights))
+    assert out["kappa_unweighted"] == pytest.approx(cohen_kappa_score(x, rounded))
+    assert out["alpha_interval"] == pytest.approx(
+        ag.krippendorff_alpha(np.stack([x, y]), "interval")["alpha"])
+    assert out["alpha_ordinal"] == pytest.approx(
+        ag.krippendorff_alpha(np.stack([x, rounded]), "ordinal", [0, 1, 2, 3])["alpha"])
+
+
+def test_rubric_statistics_are_undefined_with_a_constant_series():
+    table, xs, ys = _joint(np.array([2.0, 2.0, 2.0]), np.array([1.0, 2.0, 3.0]))
+    out = rubric.joint_stats(table, xs, ys, [1, 2, 3])
+    assert np.isnan(out["pearson"][0]) and np.isnan(out["spearman"][0]) and np.isnan(out["kendall"][0])
+    assert not np.isnan(out["alpha_interval"][0])  # the two coders differ: alpha is defined
+    assert out["kappa_unweighted"][0] == 0.0  # one category for the judge: agreement is chance-level

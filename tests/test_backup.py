@@ -20,7 +20,7 @@ from annotate.labeling.annotators import add_annotator
 from annotate.labeling.assignment import next_item
 from annotate.labeling.labels import record_label
 from annotate.config import ProjectConfig
-from annotate.data.importers import import_file
+from annotate.data.adapters import import_items
 from annotate.projects import create_project, get_project
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,8 +38,9 @@ def labeled(db, db_path, pandalm, tmp_path):
     data = tmp_path / "small.jsonl"
     data.write_text("\n".join(json.dumps({"id": f"s{i}", "prompt": f"p{i}", "response_a": "a", "response_b": "b"})
                               for i in range(6)))
-    project = create_project(db, "small", ProjectConfig(task_type="pairwise", overlap=1))
-    import_file(db, project, data)
+    create_project(db, "small", ProjectConfig(task_type="pairwise", overlap=1))
+    import_items(db, "small", data)
+    project = get_project(db, "small")
     annotator, _ = add_annotator(db, "ann")
     for _ in range(3):  # record_label: submit_label would start a background re-rank that outlives close()
         item = next_item(db, project, annotator["id"])
@@ -53,7 +54,9 @@ def test_restore_rebuilds_every_table_identically_and_ids_continue(labeled, tmp_
     assert result.returncode == 0, result.stderr
     result = run_cli("restore", "--from", str(tmp_path / "bk"), "--db", str(tmp_path / "new.duckdb"))
     assert result.returncode == 0, result.stderr
-    assert "counts and checksums match" in result.stdout
+    tables = len(json.loads((tmp_path / "bk" / "manifest.json").read_text())["tables"])
+    assert f"row counts of all {tables} tables match the backup, and so do the content checksums of all {tables}" \
+        in result.stdout
     original = backup.file_checksums(labeled)
     assert backup.file_checksums(tmp_path / "new.duckdb") == original
     assert original["label_events"][0] > 3 and original["judgments"][0] > 0  # imported labels and judges too
@@ -70,6 +73,18 @@ def test_restore_rebuilds_every_table_identically_and_ids_continue(labeled, tmp_
     finally:
         conn.close()
     assert annotator["id"] == last_annotator + 1 and event_id == last_event + 1
+
+
+def test_restore_says_checksums_were_not_compared_when_they_could_not_be(labeled, tmp_path):
+    backup.backup_database(labeled, tmp_path / "bk")
+    manifest_path = tmp_path / "bk" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["duckdb_version"] = "0.9.0"  # another DuckDB version hashes rows differently
+    manifest_path.write_text(json.dumps(manifest))
+    result = run_cli("restore", "--from", str(tmp_path / "bk"), "--db", str(tmp_path / "new.duckdb"))
+    assert result.returncode == 0, result.stderr
+    assert "content checksums were not compared" in result.stdout and "checksums match" not in result.stdout
+    assert f"row counts of all {len(manifest['tables'])} tables match the backup" in result.stdout
 
 
 def test_restore_refuses_an_existing_file_and_a_damaged_backup(labeled, tmp_path):

@@ -2,11 +2,15 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import storage
+from annotate.errors import AuthError
 from annotate.labeling.annotators import authenticate
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -14,9 +18,11 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import cli_reference  # noqa: E402
 
 
-def run(db_path: Path, *args: str) -> subprocess.CompletedProcess:
+def run(db_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    """`python -m annotate --db DB ARGS...` with $ANNOTATE_BASE_URL unset unless `env` sets it."""
+    base = {k: v for k, v in os.environ.items() if k != "ANNOTATE_BASE_URL"}
     return subprocess.run([sys.executable, "-m", "annotate", "--db", str(db_path), *args],
-                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+                          capture_output=True, text=True, cwd=ROOT, timeout=120, env={**base, **(env or {})})
 
 
 def test_import_then_status_json_reports_the_counts(db_path, pandalm_dir):
@@ -52,11 +58,26 @@ def test_annotators_add_prints_an_invite_link_that_logs_in(db_path):
     result = run(db_path, "annotators", "add", "maria", "--role", "researcher")
     assert result.returncode == 0, result.stderr
     link = result.stdout.strip().splitlines()[-1]
-    assert link.startswith("http://localhost:8501/?token=")
+    assert link.startswith("/?token=")  # no port is guessed: the note says what the link is relative to
+    assert "the address the app is served on" in result.stdout and "ANNOTATE_BASE_URL" in result.stdout
     conn = storage.connect(db_path)
     assert authenticate(conn, link.split("token=")[1])["name"] == "maria"
     conn.close()
     assert link.split("token=")[1] not in run(db_path, "annotators", "list").stdout
+
+
+def test_invite_links_use_the_configured_base_url(db_path):
+    env = {"ANNOTATE_BASE_URL": "https://annotate.example.org/"}
+    link = run(db_path, "annotators", "add", "maria", env=env).stdout.strip().splitlines()[-1]
+    assert link.startswith("https://annotate.example.org/?token=")
+    reset = run(db_path, "annotators", "reset-token", "maria", env=env)
+    new_link = reset.stdout.strip().splitlines()[-1]
+    assert reset.returncode == 0 and new_link.startswith("https://annotate.example.org/?token=")
+    conn = storage.connect(db_path)
+    assert authenticate(conn, new_link.split("token=")[1])["name"] == "maria"
+    with pytest.raises(AuthError):
+        authenticate(conn, link.split("token=")[1])
+    conn.close()
 
 
 def test_unknown_project_names_the_existing_ones(db_path, tmp_path):
@@ -70,7 +91,7 @@ def test_unknown_project_names_the_existing_ones(db_path, tmp_path):
 def test_init_with_demo_creates_projects_and_prints_links(db_path):
     result = run(db_path, "init", "--demo")
     assert result.returncode == 0, result.stderr
-    assert "admin: http://" in result.stdout and "demo-annotator: http://" in result.stdout
+    assert "admin: /?token=" in result.stdout and "demo-annotator: /?token=" in result.stdout
     projects = json.loads(run(db_path, "projects", "--json").stdout)
     assert {p["name"]: p["items"] for p in projects} == {"demo-pairwise": 40, "demo-rubric": 20}
     again = run(db_path, "init", "--demo")

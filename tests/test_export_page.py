@@ -20,20 +20,34 @@ def logged_in(db, role: str) -> AppTest:
     return at.run()
 
 
-def test_researcher_previews_counts_and_downloads(pandalm, db, db_path, monkeypatch):
+def test_dpo_leaves_out_ties_by_default_and_counts_what_each_filter_removed(pandalm, db, db_path, monkeypatch):
     monkeypatch.setenv(storage.db.DB_ENV_VAR, str(db_path))
     at = logged_in(db, "researcher").switch_page("pages/export.py").run()
     assert not at.exception
-    next(c for c in at.checkbox if c.label == "Exclude ties").check()
     next(b for b in at.button if b.label == "Build export").click()
     at.run()
     assert not at.exception
-    counts = at.dataframe[0].value
-    assert counts.set_index("step")["rows"].to_dict() == {"items": 999, "final_labels": 999,
-                                                          "exclude_ties": 894, "rows": 894}
+    counts = at.dataframe[0].value.set_index("step")
+    assert counts["rows"].to_dict() == {"Items in the project": 999, "Items (and aspects) with a final label": 999,
+                                        "Ties excluded": 894, "'Both bad' pairs excluded": 894, "Rows exported": 894}
+    assert counts.loc["Ties excluded", "removed"] == 105
+    assert counts.loc["'Both bad' pairs excluded", "removed"] == 0
     assert len(at.dataframe[1].value) == 20
     assert any("Preview (first 20 of 894 rows)" in h.value for h in at.subheader)
     assert [b.proto.label for b in at.get("download_button")] == ["Download dpo.jsonl"]
+
+
+def test_ticking_include_ties_brings_the_ties_back(pandalm, db, db_path, monkeypatch):
+    monkeypatch.setenv(storage.db.DB_ENV_VAR, str(db_path))
+    at = logged_in(db, "researcher").switch_page("pages/export.py").run()
+    next(c for c in at.checkbox if c.label == "Include ties in DPO pairs").check()
+    next(c for c in at.checkbox if c.label == "Include 'both bad' pairs in DPO").check()
+    next(b for b in at.button if b.label == "Build export").click()
+    at.run()
+    assert not at.exception
+    counts = at.dataframe[0].value.set_index("step")["rows"].to_dict()
+    assert counts == {"Items in the project": 999, "Items (and aspects) with a final label": 999,
+                      "Rows exported": 999}
 
 
 def test_annotators_cannot_open_the_export_page(pandalm, db, db_path, monkeypatch):

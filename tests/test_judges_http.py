@@ -15,7 +15,7 @@ from storage.judgments import judgments_frame
 from annotate.config import Criterion, ProjectConfig
 from annotate.errors import ConfigError
 from annotate.data.importers import ColumnMapping, import_file
-from annotate.judges import JudgeConfig, run_judge
+from annotate.judges import JudgeConfig, get_run, run_judge
 from annotate.projects import create_project
 
 
@@ -87,9 +87,19 @@ def tokens(*parts: str, top: dict[int, dict[str, float]] | None = None) -> list[
             for i, p in enumerate(parts)]
 
 
+def register_endpoints(path, monkeypatch, **urls: str) -> None:
+    """Write the operator's endpoint list (name -> URL; the stub's key variable is STUB_API_KEY)."""
+    entries = [{"name": name, "base_url": url, "api_key_env": "STUB_API_KEY" if name == "keyed" else None}
+               for name, url in urls.items()]
+    path.write_text(json.dumps({"endpoints": entries}), encoding="utf-8")
+    monkeypatch.setenv("ANNOTATE_ENDPOINTS", str(path))
+
+
 @pytest.fixture
-def stub():
+def stub(tmp_path, monkeypatch):
     server = Stub()
+    register_endpoints(tmp_path / "endpoints.json", monkeypatch, stub=server.url, keyed=server.url,
+                       down="http://127.0.0.1:9/v1")
     yield server
     server.server.shutdown()
     server.server.server_close()
@@ -107,7 +117,7 @@ def pairs(db, tmp_path):
 
 
 def config(stub: Stub, **extra) -> JudgeConfig:
-    settings = {"name": "stub", "backend": "openai", "model": "stub-model", "base_url": stub.url,
+    settings = {"name": "stub", "backend": "openai", "model": "stub-model", "endpoint": "stub",
                 "timeout_s": 2.0, "max_retries": 2, "backoff_s": 0.01, "concurrency": 2} | extra
     return JudgeConfig(**settings)
 
@@ -157,11 +167,14 @@ def test_rate_limit_then_success_is_retried(db, pairs, stub):
     assert len(stub.requests) == 4  # two refusals, then one answer per order
 
 
-def test_server_errors_after_retries_are_stored_unparsed_and_the_run_completes(db, pairs, stub):
+def test_server_errors_after_retries_are_stored_unparsed_and_the_run_fails_with_the_first_error(db, pairs, stub):
     stub.script = [("status", 500)]
     report = run_judge(db, "pairs", config(stub))
     rows = stored(db, pairs)
-    assert (report.status, report.n_done, report.n_unparsed, report.n_errors) == ("done", 4, 4, 4)
+    assert (report.status, report.n_done, report.n_unparsed, report.n_errors) == ("failed", 4, 4, 4)
+    run = get_run(db, report.run_id)
+    assert run["error"].startswith("Every request failed (4). First error: HTTP 500")
+    assert "after 3 attempts" in run["error"] and run["common_error_count"] == 4
     assert not rows["is_parsed"].any() and rows["verdict"].isna().all()
     assert all("HTTP 500" in r and "after 3 attempts" in r for r in rows["raw_output"])
     assert len(stub.requests) == 4 * 3
@@ -171,7 +184,7 @@ def test_timeouts_are_retried_then_stored_unparsed(db, pairs, stub):
     stub.script = [("sleep", 1.0)]
     report = run_judge(db, "pairs", config(stub, timeout_s=0.3, max_retries=1, concurrency=4), limit=1)
     rows = stored(db, pairs)
-    assert (report.status, report.n_errors) == ("done", 2)
+    assert (report.status, report.n_errors) == ("failed", 2)
     assert all(r.startswith("error: timed out after 0.3 s") for r in rows["raw_output"])
 
 
@@ -210,25 +223,30 @@ def test_client_errors_are_not_retried(db, pairs, stub):
     assert len(stub.requests) == 2 and all("HTTP 400" in r for r in rows["raw_output"])
 
 
-def test_api_key_comes_from_the_named_environment_variable(db, pairs, stub, monkeypatch):
+def test_api_key_comes_from_the_variable_the_operator_bound_to_the_endpoint(db, pairs, stub, monkeypatch):
     monkeypatch.setenv("STUB_API_KEY", "sk-test")
-    run_judge(db, "pairs", config(stub, api_key_env="STUB_API_KEY"), limit=1)
+    run_judge(db, "pairs", config(stub, endpoint="keyed"), limit=1)
     assert stub.headers[0]["Authorization"] == "Bearer sk-test"
+    run_judge(db, "pairs", config(stub, name="no-key"), limit=1)
+    assert "Authorization" not in stub.headers[-1]
     monkeypatch.delenv("STUB_API_KEY")
     with pytest.raises(ConfigError, match="STUB_API_KEY"):
-        run_judge(db, "pairs", config(stub, api_key_env="STUB_API_KEY", name="other"), limit=1)
+        run_judge(db, "pairs", config(stub, endpoint="keyed", name="other"), limit=1)
 
 
-def test_a_judge_config_cannot_name_an_arbitrary_server_secret():
-    with pytest.raises(ValueError, match="api_key_env"):
-        JudgeConfig(name="exfil", backend="openai", model="m", base_url="http://evil.example/v1",
-                    api_key_env="AWS_SECRET_ACCESS_KEY")
+def test_unreachable_server_is_stored_unparsed_and_the_run_fails_saying_why(db, pairs, stub):
+    report = run_judge(db, "pairs", config(stub, endpoint="down", name="down", max_retries=1, timeout_s=0.5),
+                       limit=1)
+    assert (report.status, report.n_errors) == ("failed", 2)
+    assert "connection failed" in get_run(db, report.run_id)["error"]
 
 
-def test_unreachable_server_is_stored_unparsed(db, pairs):
-    report = run_judge(db, "pairs", JudgeConfig(name="down", backend="openai", model="m", base_url="http://127.0.0.1:9/v1",
-                                                max_retries=1, backoff_s=0.01, timeout_s=0.5), limit=1)
-    assert (report.status, report.n_errors) == ("done", 2)
+def test_some_failed_requests_keep_the_run_done_with_the_most_common_error(db, pairs, stub):
+    stub.script = [("status", 400), ("reply", "[[A]]", None), ("reply", "[[A]]", None), ("reply", "[[A]]", None)]
+    report = run_judge(db, "pairs", config(stub, concurrency=1), batch_size=1)
+    run = get_run(db, report.run_id)
+    assert (report.status, report.n_errors, run["error"]) == ("done", 1, None)
+    assert run["common_error"].startswith("HTTP 400") and run["common_error_count"] == 1
 
 
 def test_rubric_scores_get_a_distribution_over_the_scale(db, stub, tmp_path):

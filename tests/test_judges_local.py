@@ -181,13 +181,14 @@ def wait_for(db, run_id: int, seconds: float = 60) -> dict:
     return run
 
 
-def test_edited_template_is_a_new_judge_that_judges_everything_again(db, pairwise, tiny, tmp_path):
+def test_edited_template_is_a_new_judge_that_judges_everything_again(db, pairwise, tiny, tmp_path, monkeypatch):
     first = run_judge(db, "pairs", lm_config(tiny), limit=1)
     template = json.loads(load_template("mt-bench-pairwise").model_dump_json())
     template["system"] += " Be brief."
-    path = tmp_path / "edited.json"
-    path.write_text(json.dumps(template), encoding="utf-8")
-    second = run_judge(db, "pairs", lm_config(tiny, template=str(path)), limit=1)
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "brief-pairwise.json").write_text(json.dumps(template), encoding="utf-8")
+    monkeypatch.setenv("ANNOTATE_TEMPLATES", str(tmp_path / "templates"))  # the operator's template folder
+    second = run_judge(db, "pairs", lm_config(tiny, template="brief-pairwise"), limit=1)
     judges = list_judges(db, "pairs").set_index("id")
     assert first.judge_id != second.judge_id and second.n_done == 2
     assert judges.loc[first.judge_id, "template_hash"] != judges.loc[second.judge_id, "template_hash"]

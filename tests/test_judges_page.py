@@ -45,7 +45,7 @@ def test_researcher_registers_a_judge_and_runs_it_in_the_background(db, project,
     form = {t.label: t for t in at.text_input}
     form["Name"].input("tiny-rm")
     form["Model"].input(str(model))
-    next(s for s in at.selectbox if s.label == "Backend").select("reward_model")
+    next(s for s in at.selectbox if s.label == "Backend").set_value("reward_model")
     next(b for b in at.button if b.label == "Register").click()
     at.run()
     assert not at.exception and any("Judge 'tiny-rm' registered" in s.value for s in at.success)
@@ -57,8 +57,9 @@ def test_researcher_registers_a_judge_and_runs_it_in_the_background(db, project,
         time.sleep(0.05)
     assert get_run(db, 1)["status"] == "done" and get_run(db, 1)["n_done"] == 6
     at.run()
-    runs = next(d.value for d in at.dataframe if "n_done" in d.value.columns)
-    assert runs[["judge", "status", "n_done"]].to_dict("records") == [{"judge": "tiny-rm", "status": "done", "n_done": 6}]
+    runs = next(d.value for d in at.dataframe if "Answers" in d.value.columns)
+    assert runs[["Judge", "Status", "Answers"]].to_dict("records") == [{"Judge": "tiny-rm", "Status": "done",
+                                                                        "Answers": "6 of 6"}]
 
 
 def test_register_form_shows_config_errors(db, project):

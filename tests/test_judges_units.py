@@ -42,21 +42,22 @@ def test_rubric_prompt_lists_the_criterion_scale_and_the_optional_reference():
     assert "Reference Answer" not in without and "reference answer" not in without
 
 
-def test_invalid_templates_are_refused_naming_the_problem(tmp_path):
+def test_invalid_templates_are_refused_naming_the_problem(tmp_path, monkeypatch):
     data = json.loads(PAIRWISE.model_dump_json())
+    monkeypatch.setenv("ANNOTATE_TEMPLATES", str(tmp_path))
     path = tmp_path / "t.json"
     path.write_text(json.dumps(data | {"user": "{prompt} {answer}"}), encoding="utf-8")
-    with pytest.raises(ConfigError, match=r"unknown placeholders \['answer'\]"):
-        load_template(str(path))
+    with pytest.raises(ConfigError, match=r"Template 't': .*unknown placeholders \['answer'\]"):
+        load_template("t")
     path.write_text(json.dumps(data | {"verdicts": {"A": "A", "B": "B"}}), encoding="utf-8")
     with pytest.raises(ConfigError, match="'A', 'tie' and 'B'"):
-        load_template(str(path))
+        load_template("t")
     with pytest.raises(ConfigError, match="No judge template 'nope'"):
         load_template("nope")
 
 
 def test_config_hash_follows_content_and_template_but_not_runtime_settings():
-    base = JudgeConfig(name="j", backend="openai", model="m")
+    base = JudgeConfig(name="j", backend="openai", model="m", endpoint="local")
     assert base.content_hash(PAIRWISE) == base.model_copy(update={"timeout_s": 5, "concurrency": 9}).content_hash(PAIRWISE)
     assert base.content_hash(PAIRWISE) != base.model_copy(update={"temperature": 0.7}).content_hash(PAIRWISE)
     edited = PAIRWISE.model_copy(update={"system": PAIRWISE.system + " Be brief."})

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
+from scipy import stats
+from sklearn.metrics import cohen_kappa_score
 from streamlit.testing.v1 import AppTest
 
 import storage
@@ -26,15 +28,17 @@ APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def pair_kappas(report) -> dict[tuple[str, str], float]:
-    return {(a, b): k for a, b, k in report.pairs[["rater_a", "rater_b", "kappa"]].itertuples(index=False)}
+    """Kappa per pair of raters, PandaLM's annotators named by their number ('1', '2', '3')."""
+    short = lambda name: name.rsplit("annotator-", 1)[-1]  # noqa: E731 ('import:pandalm-annotator-1' -> '1')
+    return {(short(a), short(b)): k for a, b, k in report.pairs[["rater_a", "rater_b", "kappa"]].itertuples(index=False)}
 
 
 def test_pandalm_report_reproduces_the_published_annotator_kappas(db, pandalm):
     # PandaLM README (github.com/WeOpenML/PandaLM): Cohen's kappa #1-#2 0.85, #1-#3 0.88, #2-#3 0.86.
     kappas = pair_kappas(build_report(db, "pandalm", ReportFilters(n_boot=0)))
-    assert kappas[("pandalm-annotator-1", "pandalm-annotator-2")] == pytest.approx(0.85, abs=0.005)
-    assert kappas[("pandalm-annotator-1", "pandalm-annotator-3")] == pytest.approx(0.88, abs=0.005)
-    assert kappas[("pandalm-annotator-2", "pandalm-annotator-3")] == pytest.approx(0.86, abs=0.005)
+    assert kappas[("1", "2")] == pytest.approx(0.85, abs=0.005)
+    assert kappas[("1", "3")] == pytest.approx(0.88, abs=0.005)
+    assert kappas[("2", "3")] == pytest.approx(0.86, abs=0.005)
 
 
 def test_pandalm_judges_agree_with_the_majority_less_than_the_human_ceiling(db, pandalm):
@@ -44,8 +48,11 @@ def test_pandalm_judges_agree_with_the_majority_less_than_the_human_ceiling(db, 
                  "majority_kappa", "pairwise_agreement"]].to_string())
     assert set(table.index) == {"gpt-3.5-turbo", "pandalm-7b", CEILING}
     # 25 gpt-3.5-turbo verdicts are unparseable ('garbage') and no PandaLM item lacks a majority.
-    assert table.loc["gpt-3.5-turbo", "majority_n"] == 974 and table.loc["pandalm-7b", "majority_n"] == 999
-    assert table.loc["gpt-3.5-turbo", "majority_agreement"] == pytest.approx(697 / 974)
+    # By default an unparsed verdict counts as wrong (697 / 999); over parsed items it is 697 / 974.
+    assert table.loc["gpt-3.5-turbo", "majority_n"] == 999 and table.loc["pandalm-7b", "majority_n"] == 999
+    assert table.loc["gpt-3.5-turbo", "majority_agreement"] == pytest.approx(697 / 999)
+    assert table.loc["gpt-3.5-turbo", ["majority_n_parsed", "coverage"]].tolist() == [974, pytest.approx(974 / 999)]
+    assert table.loc["gpt-3.5-turbo", "majority_agreement_parsed"] == pytest.approx(697 / 974)
     assert table.loc["pandalm-7b", "majority_agreement"] == pytest.approx(667 / 999)
     ceiling = table.loc[CEILING, "majority_agreement"]
     assert ceiling > table.loc["gpt-3.5-turbo", "majority_agreement_hi"]
@@ -82,11 +89,13 @@ def test_cli_agreement_json_has_pairs_judges_and_alpha(db, db_path, pandalm):
                                       "--bootstrap", "20", "--seed", "5"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    pair = next(p for p in data["pairs"] if {p["rater_a"], p["rater_b"]} ==
-                {"pandalm-annotator-1", "pandalm-annotator-3"})
+    pair = next(p for p in data["pairs"] if {p["rater_a"][-1], p["rater_b"][-1]} == {"1", "3"}
+                and p["kind_a"] == p["kind_b"] == "human")
     assert round(pair["kappa"], 2) == 0.88 and pair["agreement"] > 0.9
     judges = {row["rater"]: row for row in data["judges"]}
     assert round(judges["pandalm-7b"]["majority_agreement"], 4) == round(667 / 999, 4)
+    assert data["reference"]["split_policy"] == "tie" and "counts as a tie" in data["reference"]["statement"]
+    assert {row["measure"] for row in data["definitions"]} >= {"accuracy", "both_correct", "loo_agreement"}
     assert {row["level"] for row in data["alpha"]} == {"nominal", "ordinal", "interval", "ratio"}
     assert data["filters"]["tie_policy"] == "with_ties"
     bad = CliRunner().invoke(cli, ["--db", str(db_path), "agreement", "--project", "pandalm",
@@ -100,11 +109,17 @@ def test_cli_agreement_json_has_pairs_judges_and_alpha(db, db_path, pandalm):
 def small(db, tmp_path):
     """Four items; B is 40+ characters longer everywhere. Humans h1, h2, h3; judge 'fair' and the
     position-biased judge 'first' (always picks what it was shown first)."""
+    return small_project(db, tmp_path)
+
+
+def small_project(db, tmp_path, split_policy: str = "tie"):
     rows = [{"id": f"q{i}", "prompt": f"P{i}", "response_a": "short", "response_b": "long " * 10,
-             "model_a": "m1", "model_b": "m2", "topic": "math" if i < 2 else "code"} for i in range(4)]
+             "model_a": "m1", "model_b": "m2", "topic": "math" if i < 2 else "code",
+             "level": "easy" if i % 2 == 0 else "hard"} for i in range(4)]
     path = tmp_path / "small.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
-    project = create_project(db, "small", ProjectConfig(task_type="pairwise", scale=THREE_POINT_SCALE))
+    project = create_project(db, "small", ProjectConfig(task_type="pairwise", scale=THREE_POINT_SCALE,
+                                                        split_policy=split_policy))
     import_file(db, project, path, mapping=ColumnMapping(model_a="model_a", model_b="model_b"))
     items = storage.items.items_frame(storage.cursor(db), project.id)["item_id"].tolist()
     people = {name: add_annotator(db, name)[0]["id"] for name in ("h1", "h2", "h3")}
@@ -131,10 +146,23 @@ def test_small_project_agreement_by_hand(db, small):
     # Majorities: B, B, B, A. 'fair' says B, B, B, A -> 4/4; 'first' says tie on every item
     # (A in one order, B in the other, averaged) -> 0/4.
     assert table.loc["fair", "majority_agreement"] == 1.0 and table.loc["first", "majority_agreement"] == 0.0
-    # Ceiling, leave-one-out: q0 3/3; q1 h1, h2 agree with {B, A}? no majority for those two, h3 vs
-    # {B, B} disagrees -> 0/1; q2 h1 vs {tie, B}: none, h2 vs {B, B}: no, h3 vs {B, tie}: none -> 0/1;
-    # q3 h1 vs {A, B}: none, h2 likewise, h3 vs {A, A}: no -> 0/1. Total 3/6.
+    # Ceiling, leave-one-out, split policy 'tie' (the default): q0 3/3; q1 h1 and h2 see {B, A}: a
+    # tie, wrong; h3 (A) sees {B, B}: wrong -> 0/3; q2 h1 (B) sees {tie, B}: tie, h2 (tie) sees
+    # {B, B}, h3 (B) sees {B, tie}: tie -> 0/3; q3 likewise 0/3. Total 3/12.
+    assert table.loc[CEILING, ["majority_n", "majority_agreement"]].tolist() == [12, 0.25]
+    # The judge on the very same comparisons (like for like): q0 3/3, q1 1/3 (h3's reference B),
+    # q2 1/3 (h2's reference B), q3 1/3 (h3's reference A) -> 6/12.
+    loo = report.definitions.set_index(["rater", "measure", "over"])
+    assert loo.loc[("fair", "loo_agreement", "all items"), ["value", "n"]].tolist() == [0.5, 12]
+    assert loo.loc[(CEILING, "loo_agreement", "all items"), ["value", "n"]].tolist() == [0.25, 12]
+
+
+def test_split_policy_drop_leaves_out_the_comparisons_where_the_others_split(db, tmp_path):
+    small_project(db, tmp_path, split_policy="drop")
+    table = build_report(db, "small", ReportFilters(n_boot=0)).judges.set_index("rater")
+    # Only q0 (3/3) and the third rater of q1, q2, q3 (0/1 each) remain: 3/6, today's number.
     assert table.loc[CEILING, ["majority_n", "majority_agreement"]].tolist() == [6, 0.5]
+    assert (table["split_policy"] == "drop").all()
 
 
 def test_small_project_bias_panels(db, small):
@@ -244,3 +272,156 @@ def test_data_version_changes_with_any_new_label_or_edit(db, tmp_path):
     second = data_version(db, "v")
     edit_label(db, project, annotator, event, {"overall": -1})
     assert len({first, second, data_version(db, "v")}) == 3
+
+
+# ------------------------------------------------------------------ issue 14: every definition, coverage, gold
+
+def two_order_project(db, tmp_path, with_human: bool = True):
+    """Six items with a gold label, a judge 'j' in both orders (one unparseable reply) and, with
+    `with_human`, one imported human 'alice' (a single rater: her label is the human reference)."""
+    gold, first, swapped, alice = "ABABAT", ["A", "B", "B", "??", "A", "A"], "AAtAB" + "B", "ABBBAT"
+    expand = {"A": "A", "B": "B", "T": "tie", "t": "tie"}
+    rows = [{"id": f"q{i}", "prompt": "p", "response_a": "a", "response_b": "b", "gold": expand[gold[i]],
+             "first": first[i], "swapped": expand[swapped[i]], "alice": expand[alice[i]]} for i in range(6)]
+    path = tmp_path / "two_orders.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    project = create_project(db, "orders", ProjectConfig(task_type="pairwise", scale=THREE_POINT_SCALE))
+    import_file(db, project, path, mapping=ColumnMapping(
+        gold="gold", judge_labels={"j": "first", "j@BA": "swapped"},
+        human_labels={"alice": "alice"} if with_human else {}))
+    return project
+
+
+def test_every_definition_of_a_judges_two_orders_by_hand(db, tmp_path):
+    two_order_project(db, tmp_path)
+    report = build_report(db, "orders", ReportFilters(n_boot=0))
+    rows = report.definitions[(report.definitions["reference"] == "gold: gold") & (report.definitions["rater"] == "j")]
+    rows = rows.set_index(["measure", "over"])
+    value = lambda measure, over="all items": rows.loc[(measure, over), "value"]  # noqa: E731
+    # gold      A  B  A  B  A  tie
+    # AB        A  B  B  ?  A  A      (? = unparsed)
+    # BA        A  A  tie A  B  B
+    assert (value("accuracy_first"), value("accuracy_first", "parsed items")) == (pytest.approx(3 / 6), 3 / 5)
+    assert (value("accuracy_swapped"), value("accuracy_swapped", "parsed items")) == (pytest.approx(1 / 6),) * 2
+    assert value("accuracy_mean") == pytest.approx((3 / 6 + 1 / 6) / 2)  # LLMBar correct_average
+    assert value("accuracy_mean", "parsed items") == pytest.approx((3 / 5 + 1 / 6) / 2)
+    # Both orders right: q0 only (the tie of q5 is not a tie in both orders).
+    assert (value("both_correct"), value("both_correct", "parsed items")) == (pytest.approx(1 / 6), 1 / 5)
+    # MT-Bench: q0 A; q1, q2, q4, q5 inconsistent -> tie, right only where gold is a tie (q5).
+    assert (value("mtbench_combined"), value("mtbench_combined", "parsed items")) == (pytest.approx(2 / 6), 2 / 5)
+    assert value("position_consistency", "parsed items") == pytest.approx(1 / 5)
+    assert value("positional_agreement") == pytest.approx(1 / 6)
+    # The app's combined verdict: q0 A, q3 A (only BA parsed), others tie -> right on q0 and q5.
+    assert value("accuracy") == pytest.approx(2 / 6)
+    assert rows.loc[("accuracy_first", "all items"), ["n", "n_total", "n_parsed", "coverage"]].tolist() == \
+        [6, 6, 5, pytest.approx(5 / 6)]
+    assert "LLMBar" in rows.loc[("accuracy_mean", "all items"), "source"]
+    assert "2310.07641" in rows.loc[("accuracy_mean", "all items"), "source"]
+    assert "Auto-J" in rows.loc[("both_correct", "all items"), "source"]
+    assert "2306.05685" in rows.loc[("mtbench_combined", "all items"), "source"]
+    first = np.array([-1, 1, 1, -1, -1]), np.array([-1, 1, -1, -1, 0])  # parsed AB verdicts vs gold
+    assert rows.loc[("kappa_first", "parsed items"), "value"] == pytest.approx(cohen_kappa_score(*first))
+    coverage = report.coverage.set_index(["judge", "order"])
+    assert coverage.loc[("j", "AB"), ["judgments", "parsed", "unparsed"]].tolist() == [6, 5, 1]
+    assert coverage.loc[("j", "all"), ["judgments", "parsed", "items", "items_parsed"]].tolist() == [12, 11, 6, 6]
+
+
+def test_gold_gives_accuracy_against_gold_for_judges_and_humans(db, tmp_path):
+    two_order_project(db, tmp_path)
+    report = build_report(db, "orders", ReportFilters(n_boot=50))
+    gold = report.gold.set_index(["rater", "over"])
+    assert gold.loc[("import:alice", "all items"), "value"] == pytest.approx(5 / 6)
+    assert gold.loc[("j", "all items"), "value"] == pytest.approx(2 / 6)
+    assert gold.loc[("j", "all items"), "lo"] <= 2 / 6 <= gold.loc[("j", "all items"), "hi"]
+    # The gold rater is a reference, never a human rater; alice is the only human.
+    assert report.overview["annotators"] == 1 and report.reference["gold_raters"] == ["gold"]
+    assert "gold" in report.human_agreement["reason"]
+    assert set(report.pairs.loc[report.pairs["rater_a"] == "gold", "kind_a"]) == {"gold"}
+
+
+def test_without_human_votes_the_judges_table_measures_against_gold(db, tmp_path):
+    two_order_project(db, tmp_path, with_human=False)
+    report = build_report(db, "orders", ReportFilters(n_boot=0))
+    judge = report.judges.set_index("rater").loc["j"]
+    assert judge["reference"] == "gold: gold" and judge["majority_agreement"] == pytest.approx(2 / 6)
+    assert not np.isnan(judge["majority_agreement"])
+    assert "humans" not in set(report.definitions["reference"])
+
+
+def test_an_adjudicated_label_is_the_reference_and_the_adjudicator_is_not_a_rater(db, small):
+    from annotate.labeling.review import adjudicate_item
+    add_annotator(db, "boss", "researcher")
+    # q1: h1 B, h2 B, h3 A -> majority B; the researcher settles it as A.
+    adjudicate_item(db, "small", "q1", "boss", {"overall": -1})
+    report = build_report(db, "small", ReportFilters(n_boot=0))
+    table = report.judges.set_index("rater")
+    # 'fair' says B on q1: now wrong (3/4); 'first' says tie everywhere: still 0/4.
+    assert table.loc["fair", "majority_agreement"] == 0.75 and table.loc["first", "majority_agreement"] == 0.0
+    assert report.reference["items_adjudicated"] == 1 and report.reference["adjudicators"] == ["boss"]
+    assert "boss" not in set(report.pairs["rater_a"]) | set(report.pairs["rater_b"])
+    assert report.overview["annotators"] == 3
+
+
+def test_agreement_by_key_gives_every_number_per_value_and_overall(db, db_path, small):
+    from annotate.analysis.report import build_report_by
+    sliced = build_report_by(db, "small", "topic", ReportFilters(n_boot=0))
+    assert list(sliced.reports) == ["(all items)", "topic=code", "topic=math"]
+    table = sliced.table()
+    fair = table[(table["rater"] == "fair") & (table["measure"] == "accuracy") & (table["over"] == "all items")]
+    assert fair.set_index("slice")["items"].to_dict() == {"(all items)": 4, "topic=code": 2, "topic=math": 2}
+    db.close()
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "agreement", "-p", "small", "--by", "level",
+                                      "--metadata", "topic=math", "--bootstrap", "0", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert list(data["slices"]) == ["(all items)", "level=easy", "level=hard"]
+    assert {row["items"] for row in data["table"]} == {2, 1}
+    assert data["slices"]["level=easy"]["filters"]["metadata"] == [["topic", "math"], ["level", "easy"]]
+    both = CliRunner().invoke(cli, ["--db", str(db_path), "agreement", "-p", "small", "--metadata", "topic=math",
+                                    "--metadata", "level=hard", "--bootstrap", "0", "--json"])
+    assert json.loads(both.output)["overview"]["items"] == 1
+    text = CliRunner().invoke(cli, ["--db", str(db_path), "agreement", "-p", "small", "--bootstrap", "0"])
+    assert "split policy 'tie'" in text.output and "LLMBar" in text.output
+    missing = CliRunner().invoke(cli, ["--db", str(db_path), "agreement", "-p", "small", "--by", "nope"])
+    assert missing.exit_code != 0 and "no item of project 'small' has metadata 'nope'" in missing.output
+
+
+def test_rubric_judge_against_a_single_rater_reference_counts_out_of_range_scores(db, tmp_path):
+    rows = [{"id": f"r{i}", "prompt": f"T{i}", "response": f"answer {i}", "model": f"m{i % 3}", "topic": "x"}
+            for i in range(9)]
+    path = tmp_path / "graded.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    project = create_project(db, "graded", ProjectConfig(task_type="rubric", criteria=[
+        Criterion(name="relevance", scores={0: "none", 1: "some", 2: "most", 3: "all"})]))
+    import_file(db, project, path, mapping=ColumnMapping(models=["model"]))
+    items = storage.items.items_frame(storage.cursor(db), project.id)["item_id"].tolist()
+    human = [0, 1, 2, 3, 0, 1, 2, 3, 3]
+    person = add_annotator(db, "assessor")[0]["id"]
+    for item, value in zip(items, human):
+        record_label(db, project, person, item, {0: {"relevance": value}})
+    judge_id = storage.write(db, lambda c: judgment_store.get_or_create_judge(c, "run", "external", "{}", "g", None))
+    scores = [0.0, 1, 2, 3, 1, 1, 2, 10, 5]  # 10 and 5 are off the 0-3 scale
+    storage.write(db, lambda c: judgment_store.insert_judgments(c, pd.DataFrame({
+        "judge_id": judge_id, "item_id": items, "aspect": "relevance", "response_idx": 0, "score": scores,
+        "is_parsed": True, "source": "test"})))
+    report = build_report(db, "graded", ReportFilters(aspect="relevance", n_boot=100))
+    assert report.coverage.set_index("order").loc["all", ["judgments", "parsed", "out_of_range"]].tolist() == [9, 7, 2]
+    assert report.overview["judge_scores_out_of_range"] == 2
+    rows = report.definitions.set_index(["measure", "level", "over"])
+    # Seven valid scores, six equal to the single assessor's: 6/7 over parsed units, 6/9 over all.
+    assert rows.loc[("exact_agreement", "item", "parsed items"), "value"] == pytest.approx(6 / 7)
+    assert rows.loc[("exact_agreement", "item", "all items"), ["value", "coverage"]].tolist() == \
+        [pytest.approx(6 / 9), pytest.approx(7 / 9)]
+    x, y = np.array([0, 1, 2, 3, 1, 1, 2]), np.array([0, 1, 2, 3, 0, 1, 2])
+    assert rows.loc[("kappa_quadratic", "item", "parsed items"), "value"] == pytest.approx(
+        cohen_kappa_score(x, y, weights="quadratic"))
+    assert rows.loc[("kendall", "item", "parsed items"), "value"] == pytest.approx(stats.kendalltau(x, y)[0])
+    assert {"alpha_ordinal", "alpha_interval", "kappa_unweighted", "kappa_linear", "spearman"} <= set(
+        report.definitions["measure"])
+    assert ("pearson", "system", "parsed items") in rows.index
+    interval = rows.loc[("pearson", "item", "parsed items")]
+    assert interval["lo"] <= interval["value"] <= interval["hi"]
+    ratings = report.ratings.set_index(["source", "model"])
+    assert ratings.loc[("humans", "m0"), "rating"] == pytest.approx(np.mean([0, 3, 2]))
+    assert not np.isnan(ratings.loc[("run", "m1"), "rating_lo"])
+    assert set(report.ranking_tau["source"]) == {"run"}

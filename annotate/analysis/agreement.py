@@ -25,6 +25,7 @@ import pandas as pd
 import krippendorff
 from scipy import stats
 
+from annotate.analysis.reference import reference_from_counts
 from annotate.config import TIE_POLICIES
 from annotate.errors import AnnotateError
 
@@ -82,30 +83,50 @@ def within_raters_blocks(counts: np.ndarray) -> np.ndarray:
 
 
 def strict_majority(counts: np.ndarray) -> np.ndarray:
-    """The category with more votes than every other, per item; NaN when there is no vote or no
-    strict majority (e.g. three raters saying A, tie and B, or two against two). Such items are
-    left out of every comparison with the majority; the report counts them."""
-    top = counts.max(axis=1)
-    is_unique = (counts == top[:, None]).sum(axis=1) == 1
-    winner = np.asarray(CATEGORIES, dtype=float)[counts.argmax(axis=1)]
-    return np.where(is_unique & (top > 0), winner, np.nan)
+    """The category with more votes than every other, per item; NaN when there is no vote or the
+    votes split evenly: the reference under the 'drop' split policy (annotate.analysis.reference)."""
+    return reference_from_counts(counts, "drop")
 
 
-def leave_one_out_blocks(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each rater against the strict majority of the other raters on the same item.
+def leave_one_out_references(codes: np.ndarray, policy: str, values: np.ndarray | None = None) -> np.ndarray:
+    """Each rater's leave-one-out reference: the reference label of the *other* raters' votes on
+    the item (annotate.analysis.reference.reference_from_counts, the same split policy).
+
+    Args:
+        codes: (n_items, n_raters) codes in {-1, 0, 1}, NaN where missing.
+        values: the signed label values (same shape), for the mean-sign policy; codes if None.
 
     Returns:
-        (blocks, per_rater): blocks (n_items, 3, 3) summed over raters, rows the rater's code and
-        columns the others' majority; per_rater (n_raters, 3, 3) summed over items.
+        (n_items, n_raters): NaN where the rater did not rate the item or the others give no reference.
     """
     codes = np.asarray(codes, dtype=float)
+    values = codes if values is None else np.asarray(values, dtype=float)
     counts = category_counts(codes)
-    blocks = np.zeros((len(codes), 3, 3))
-    per_rater = np.zeros((codes.shape[1], 3, 3))
+    sums = np.nansum(values, axis=1) if values.size else np.zeros(len(codes))
+    out = np.full(codes.shape, np.nan)
     for r in range(codes.shape[1]):
         mine = codes[:, r]
         others = counts - np.stack([(mine == c) for c in CATEGORIES], axis=1)
-        rater_blocks = versus_blocks(mine, strict_majority(others))
+        reference = reference_from_counts(others, policy, sums - np.nan_to_num(values[:, r]))
+        out[:, r] = np.where(np.isnan(mine), np.nan, reference)
+    return out
+
+
+def leave_one_out_blocks(codes: np.ndarray, policy: str = "drop",
+                         values: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each rater against the reference of the other raters on the same item (leave-one-out,
+    see leave_one_out_references; policy 'drop' is the strict majority of the others).
+
+    Returns:
+        (blocks, per_rater): blocks (n_items, 3, 3) summed over raters, rows the rater's code and
+        columns the others' reference; per_rater (n_raters, 3, 3) summed over items.
+    """
+    codes = np.asarray(codes, dtype=float)
+    loo = leave_one_out_references(codes, policy, values)
+    blocks = np.zeros((len(codes), 3, 3))
+    per_rater = np.zeros((codes.shape[1], 3, 3))
+    for r in range(codes.shape[1]):
+        rater_blocks = versus_blocks(codes[:, r], loo[:, r])
         blocks += rater_blocks
         per_rater[r] = rater_blocks.sum(axis=0)
     return blocks, per_rater
@@ -113,7 +134,9 @@ def leave_one_out_blocks(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 # ------------------------------------------------------------------ statistics of blocks
 
-def _policy_view(conf: np.ndarray, tie_policy: str) -> np.ndarray:
+def policy_view(conf: np.ndarray, tie_policy: str) -> np.ndarray:
+    """Blocks (..., 3, 3) as the tie policy sees them: whole (with_ties) or without the tie row
+    and column (without_ties: every comparison in which either side said tie is dropped)."""
     if check_tie_policy(tie_policy) == "with_ties":
         return conf
     keep = [0, 2]  # drop the tie row and column: any comparison in which either side said tie
@@ -123,7 +146,7 @@ def _policy_view(conf: np.ndarray, tie_policy: str) -> np.ndarray:
 def percent_from_blocks(conf: np.ndarray, tie_policy: str) -> tuple[np.ndarray, np.ndarray]:
     """(agreement, n): the share of comparisons on the diagonal and their number, for summed
     blocks of shape (..., 3, 3). Agreement is NaN where n is 0."""
-    view = _policy_view(np.asarray(conf, dtype=float), tie_policy)
+    view = policy_view(np.asarray(conf, dtype=float), tie_policy)
     n = view.sum(axis=(-2, -1))
     agree = np.trace(view, axis1=-2, axis2=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -143,7 +166,7 @@ def kappa_from_blocks(conf: np.ndarray, tie_policy: str, weights: str = "unweigh
     """
     if weights not in KAPPA_WEIGHTS:
         raise AnnotateError(f"Unknown kappa weights '{weights}' (known: {', '.join(KAPPA_WEIGHTS)})")
-    view = _policy_view(np.asarray(conf, dtype=float), tie_policy)
+    view = policy_view(np.asarray(conf, dtype=float), tie_policy)
     k = view.shape[-1]
     i, j = np.indices((k, k))
     w = {"unweighted": (i != j).astype(float), "linear": np.abs(i - j) / (k - 1),
@@ -159,7 +182,7 @@ def kappa_from_blocks(conf: np.ndarray, tie_policy: str, weights: str = "unweigh
 
 def kappa_reason(conf: np.ndarray, tie_policy: str) -> str | None:
     """Why kappa of one summed block is undefined, or None when it is defined."""
-    view = _policy_view(np.asarray(conf, dtype=float), tie_policy)
+    view = policy_view(np.asarray(conf, dtype=float), tie_policy)
     if view.sum() == 0:
         return "no comparisons" + (" without a tie" if tie_policy == "without_ties" else "")
     rows, cols = view.sum(axis=1) > 0, view.sum(axis=0) > 0
@@ -191,7 +214,7 @@ def percent_agreement(codes: np.ndarray, tie_policy: str) -> dict:
         {agreement, n_pairs, n_items (items with at least one counted pair), tie_policy, reason}.
     """
     blocks = within_raters_blocks(category_counts(codes))
-    per_item = _policy_view(blocks, tie_policy).sum(axis=(1, 2))
+    per_item = policy_view(blocks, tie_policy).sum(axis=(1, 2))
     agreement, n = percent_from_blocks(blocks.sum(axis=0), tie_policy)
     reason = None if n > 0 else "no item has two raters" + (
         " who both avoided a tie" if tie_policy == "without_ties" else "")

@@ -41,7 +41,7 @@ def position_consistency(judgments: pd.DataFrame) -> pd.DataFrame:
                        & judgments["response_idx"].isna()]
     latest = parsed.sort_values("judgment_id").groupby(["judge", "item_id", "presented_order"]).tail(1)
     wide = latest.pivot_table(index=["judge", "item_id"], columns="presented_order", values="verdict",
-                              aggfunc="first").dropna()
+                              aggfunc="first").reindex(columns=["AB", "BA"]).dropna()
     rows = []
     for judge in sorted(judgments["judge"].unique()):
         both = wide.loc[judge] if judge in wide.index.get_level_values(0) else pd.DataFrame()

@@ -11,24 +11,57 @@ CEILING = "human ceiling (leave-one-out)"
 HUMANS = "humans"
 
 
+MetadataFilter = tuple[str, str]
+
+
 @dataclass(frozen=True)
 class ReportFilters:
-    """What the report covers. `metadata` is a (key, value) slice on item metadata."""
+    """What the report covers.
+
+    `metadata` slices on item metadata: one (key, value) pair, or a tuple of pairs that must all
+    hold (`agreement --metadata K1=V1 --metadata K2=V2`); None for every item.
+    """
     aspect: str = "overall"
     tie_policy: str = "with_ties"
-    metadata: tuple[str, str] | None = None
+    metadata: MetadataFilter | tuple[MetadataFilter, ...] | None = None
     calibration_only: bool = False
     n_boot: int = 1000
     seed: int = 0
 
+    @property
+    def metadata_pairs(self) -> tuple[MetadataFilter, ...]:
+        """The metadata filters as a tuple of (key, value) pairs (empty for none)."""
+        if not self.metadata:
+            return ()
+        if isinstance(self.metadata[0], str):
+            return (tuple(self.metadata),)
+        return tuple(tuple(pair) for pair in self.metadata)
+
     def slice_args(self) -> dict:
-        key, value = self.metadata if self.metadata else (None, None)
-        return {"metadata_key": key, "metadata_value": value, "calibration_only": self.calibration_only}
+        return {"metadata": self.metadata_pairs, "calibration_only": self.calibration_only}
 
 
 @dataclass
 class AgreementReport:
-    """Every table of the report (DataFrames are tidy; see build_report for their columns)."""
+    """Every table of the report (DataFrames are tidy; see build_report for their columns).
+
+    Tables added for issue 14 (the pages may draw them; all are in `tables()` and the JSON):
+
+    - `definitions`: one row per (reference, rater, measure, over), every published definition
+      side by side (annotate.analysis.definitions for pairwise, annotate.analysis.rubric_agreement
+      for rubric). Columns: reference ('humans', 'gold: NAME', 'humans (leave-one-out)', 'humans
+      (each vote)'), rater, kind ('judge' | 'human'), measure, over ('all items': unparsed counts as
+      wrong, the default | 'parsed items'), value, lo, hi (95% bootstrap), n (denominator), n_total,
+      n_parsed, coverage (n_parsed / n_total), definition (words), source (paper and arXiv id),
+      reason (why value is NaN). Rubric reports add `level` ('item' | 'system').
+    - `coverage`: per judge and presented order (AB, BA, none, all), what the judge returned:
+      judge, order, judgments, parsed, unparsed, out_of_range (rubric scores off the criterion's
+      scale: counted here, never used as scores), items, items_parsed.
+    - `gold`: the rows of `definitions` against a gold reference with measure 'accuracy': each
+      judge's and each human's accuracy against gold (empty without a gold rater).
+    - `reference` (a dict, not a table): how the reference label was made: split_policy and its
+      sentence, rubric_reference, gold raters, items with a reference, split, adjudicated.
+    """
     project: str
     task_type: str
     filters: ReportFilters
@@ -46,6 +79,10 @@ class AgreementReport:
     ratings: pd.DataFrame = field(default_factory=pd.DataFrame)
     ranking_tau: pd.DataFrame = field(default_factory=pd.DataFrame)
     win_rates: pd.DataFrame = field(default_factory=pd.DataFrame)
+    definitions: pd.DataFrame = field(default_factory=pd.DataFrame)
+    coverage: pd.DataFrame = field(default_factory=pd.DataFrame)
+    gold: pd.DataFrame = field(default_factory=pd.DataFrame)
+    reference: dict = field(default_factory=dict)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The report's DataFrames by name (for CSV downloads)."""
@@ -53,9 +90,11 @@ class AgreementReport:
 
     def as_dict(self) -> dict:
         """The whole report as JSON-ready data (NaN becomes None)."""
-        out = {"project": self.project, "task_type": self.task_type, "filters": vars(self.filters).copy(),
-               "overview": self.overview, "fleiss": _clean(self.fleiss),
-               "human_agreement": _clean(self.human_agreement)}
+        filters = vars(self.filters).copy()
+        filters["metadata"] = [list(pair) for pair in self.filters.metadata_pairs]
+        out = {"project": self.project, "task_type": self.task_type, "filters": filters,
+               "reference": _clean(self.reference), "overview": _clean(self.overview),
+               "fleiss": _clean(self.fleiss), "human_agreement": _clean(self.human_agreement)}
         out.update({name: records(frame) for name, frame in self.tables().items()})
         return out
 
@@ -84,3 +123,33 @@ def wide_codes(item_ids: np.ndarray, rows_item: pd.Series, rows_rater: pd.Series
     matrix = np.full((len(item_ids), len(raters)), np.nan)
     matrix[position[keep], column[keep]] = np.asarray(values, dtype=float)[keep]
     return pd.DataFrame(matrix, index=pd.Index(item_ids, name="item_id"), columns=raters)
+
+
+OVERALL = "(all items)"
+MAX_SLICES = 100
+
+
+@dataclass
+class SlicedReport:
+    """`agreement --by KEY`: the report overall and for each value of one metadata key.
+
+    `reports` maps the slice ('(all items)' first, then each value of KEY, sorted) to its full
+    AgreementReport; `table()` is every number of `definitions` with the slice in front (columns
+    by, slice, items, then the definitions columns), and `as_dict()` one JSON document.
+    """
+    by: str
+    reports: dict[str, AgreementReport]
+    items_without_key: int = 0
+
+    def table(self) -> pd.DataFrame:
+        """One tidy table: the definitions of every slice, with `by`, `slice` and `items` in front."""
+        frames = [report.definitions.assign(by=self.by, slice=name, items=report.overview.get(
+            "items", report.overview.get("units")))
+            for name, report in self.reports.items()]
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        front = ["by", "slice", "items"]
+        return frame[front + [c for c in frame.columns if c not in front]]
+
+    def as_dict(self) -> dict:
+        return {"by": self.by, "items_without_key": self.items_without_key, "table": records(self.table()),
+                "slices": {name: report.as_dict() for name, report in self.reports.items()}}

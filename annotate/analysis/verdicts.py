@@ -61,3 +61,44 @@ def combined_verdicts(judgments: pd.DataFrame, aspect: str = "overall") -> pd.Da
     best = np.asarray(VERDICTS, dtype=object)[filled.argmax(axis=1)]
     out["verdict"] = np.where(filled[:, 0] < 0, None, np.where(top[:, -1] == top[:, -2], "tie", best))
     return out[COLUMNS]
+
+
+COVERAGE_COLUMNS = ["judge", "order", "judgments", "parsed", "unparsed", "out_of_range", "items", "items_parsed"]
+
+
+def coverage_table(judgments: pd.DataFrame, scale: list[int] | None = None) -> pd.DataFrame:
+    """What each judge returned, per presented order and in all: nothing unparsed goes unseen.
+
+    Args:
+        judgments: judgment rows (judge, item_id, presented_order, is_parsed, score).
+        scale: for rubric criteria, the allowed scores. A score off the scale (e.g. 5 or 10 on a
+            0-3 relevance scale), whether stored parsed or not, is counted in out_of_range and is
+            not a parsed score (the statistics leave it out; over 'all items' it counts as wrong).
+
+    Returns:
+        COVERAGE_COLUMNS, one row per (judge, order) with order 'AB', 'BA', 'none' (no stored
+        order: imported or rubric judgments) and 'all'. parsed counts valid judgments only; items
+        and items_parsed count distinct items.
+    """
+    if judgments.empty:
+        return pd.DataFrame(columns=COVERAGE_COLUMNS)
+    frame = judgments.assign(order=judgments["presented_order"].fillna("none"))
+    valid = frame["is_parsed"].to_numpy(dtype=bool).copy()
+    off = np.zeros(len(frame), bool)
+    if scale is not None:
+        score = frame["score"].to_numpy(dtype=float)
+        off = ~np.isnan(score) & ~np.isin(score, np.asarray(scale, dtype=float))
+        valid &= ~off
+    frame = frame.assign(valid=valid, off=off, parsed_item=np.where(valid, frame["item_id"], np.nan))
+    rows = []
+    for scope in ("order", None):
+        keys = ["judge", scope] if scope else ["judge"]
+        grouped = frame.groupby(keys, sort=True)
+        part = pd.DataFrame({"judgments": grouped.size(), "parsed": grouped["valid"].sum(),
+                             "out_of_range": grouped["off"].sum(), "items": grouped["item_id"].nunique(),
+                             "items_parsed": grouped["parsed_item"].nunique()}).reset_index()
+        rows.append(part if scope else part.assign(order="all"))
+    out = pd.concat(rows, ignore_index=True)
+    out["unparsed"] = out["judgments"] - out["parsed"] - out["out_of_range"]
+    out[["parsed", "out_of_range"]] = out[["parsed", "out_of_range"]].astype(int)
+    return out.sort_values(["judge", "order"], kind="stable")[COVERAGE_COLUMNS].reset_index(drop=True)

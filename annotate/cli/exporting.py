@@ -1,6 +1,8 @@
 """Data out: export, backup, restore."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from annotate.cli.base import cli, echo_json, open_db
@@ -34,6 +36,9 @@ DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 def export_command(ctx, project, fmt, out, min_agreement, exclude_ties, exclude_both_bad, sources, aspects,
                    since, until, annotators, method, judge, card, push_to, as_json) -> None:
     """Export preference pairs, rubric scores or raw audit tables, with provenance."""
+    if fmt != "hf" and Path(out).is_dir():
+        example = Path(out) / f"{project}.{fmt.rsplit('-', 1)[-1]}"
+        raise click.ClickException(f"--out {out} is a folder; give the name of the file to write, e.g. {example}")
     filters = export_lib.ExportFilters(min_agreement=min_agreement, exclude_ties=exclude_ties,
                                        exclude_both_bad=exclude_both_bad, sources=sources, aspects=aspects,
                                        since=since, until=until, annotators=annotators)
@@ -65,7 +70,6 @@ def backup_command(ctx, out: str, timeout: float) -> None:
 @click.option("--db", "target", required=True, type=click.Path(dir_okay=False),
               help="The new database file to create.")
 def restore_command(source: str, target: str) -> None:
-    """Rebuild a database from a backup into a new file; counts and checksums are verified."""
+    """Rebuild a database from a backup into a new file; says what was verified (counts, checksums)."""
     summary = backup_lib.restore_database(source, target)
-    rows = sum(entry["rows"] for entry in summary.values())
-    click.echo(f"Restored {len(summary)} tables ({rows} rows) into {target}; counts and checksums match")
+    click.echo(backup_lib.describe_restore(summary, target))

@@ -8,6 +8,7 @@ import click
 
 from annotate import judges as judge_lib
 from annotate.cli.base import Group, cli, echo_json, open_db
+from annotate.judges import summary
 
 @cli.group("judge", cls=Group)
 def judge_group() -> None:
@@ -33,13 +34,20 @@ def judge_run(ctx, project: str, config_path: str, batch_size: int, limit: int |
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
-        report = judge_lib.run_judge(open_db(ctx), project, config, batch_size=batch_size, limit=limit,
+        conn = open_db(ctx)
+        judge_lib.mark_interrupted_runs(conn)  # this process holds the file: no other one is running judges
+        report = judge_lib.run_judge(conn, project, config, batch_size=batch_size, limit=limit,
                                      retry_unparsed=retry_unparsed, progress=progress)
+    problem = summary.run_problem(judge_lib.get_run(conn, report.run_id))
     if as_json:
-        echo_json(report.as_dict())
+        echo_json(report.as_dict() | {"problem": problem})
     else:
         click.echo(f"Run {report.run_id} ({report.status}): {report.n_done} of {report.n_total} judgments stored, "
                    f"{report.n_unparsed} unparsed ({report.n_errors} request errors)")
+        if problem and report.status != "failed":
+            click.echo(problem)
+    if report.status == "failed":
+        raise click.ClickException(f"Run {report.run_id} failed: {problem}")
 
 
 @judge_group.command("list")
@@ -50,6 +58,7 @@ def judge_run(ctx, project: str, config_path: str, batch_size: int, limit: int |
 def judge_list(ctx, project: str, show_runs: bool, as_json: bool) -> None:
     """List a project's judges (run and imported) with their judgment counts, or its runs."""
     conn = open_db(ctx)
+    judge_lib.mark_interrupted_runs(conn)
     frame = judge_lib.list_runs(conn, project) if show_runs else judge_lib.list_judges(conn, project)
     if as_json:
         echo_json(frame.to_dict("records"))

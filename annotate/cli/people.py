@@ -16,9 +16,12 @@ def annotators_group() -> None:
 @click.option("--role", type=click.Choice(annotator_lib.ROLES), default="annotator", show_default=True)
 @click.pass_context
 def annotators_add(ctx, name: str, role: str) -> None:
-    """Create an annotator and print the invite link (shown only once)."""
+    """Create an annotator and print the invite link (shown only once).
+
+    The link starts at the address the app is served on unless $ANNOTATE_BASE_URL is set.
+    """
     annotator, token = annotator_lib.add_annotator(open_db(ctx), name, role)
-    click.echo(f"Created {annotator['role']} '{annotator['name']}'. Invite link (shown once):")
+    click.echo(annotator_lib.shown_once(f"Created {annotator['role']} '{annotator['name']}'. Invite link"))
     click.echo(annotator_lib.invite_link(token))
 
 
@@ -34,15 +37,19 @@ def annotators_list(ctx) -> None:
 @click.argument("name")
 @click.pass_context
 def annotators_deactivate(ctx, name: str) -> None:
-    """Deactivate an annotator: the invite link stops working; labels stay."""
+    """Deactivate an annotator: the invite link stops working and open sessions end; labels stay."""
     annotator_lib.set_active(open_db(ctx), name, False)
-    click.echo(f"Deactivated '{name}'.")
+    click.echo(f"Deactivated '{name}'; their open sessions have ended.")
 
 
 @annotators_group.command("reset-token")
 @click.argument("name")
 @click.pass_context
 def annotators_reset_token(ctx, name: str) -> None:
-    """Revoke an annotator's invite link and print a new one (shown once)."""
+    """Revoke an annotator's invite link, end their open sessions and print a new link (shown once).
+
+    While the app runs it holds the database: use its Annotators page instead.
+    """
     token = annotator_lib.reset_token(open_db(ctx), name)
+    click.echo(annotator_lib.shown_once(f"New invite link for '{name}'; the old one no longer works. Link"))
     click.echo(annotator_lib.invite_link(token))

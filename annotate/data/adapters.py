@@ -19,8 +19,8 @@ import pandas as pd
 
 from annotate.config import MULTIPREF_SCALE, THREE_POINT_SCALE, Aspect, ProjectConfig
 from annotate.errors import ImportDataError, NotFoundError
-from annotate.data.importers import (ColumnMapping, ImportBatch, ImportReport, OnDuplicate, Record, batch_from_records,
-                                id_field, read_records, text_field, write_batch)
+from annotate.data.importers import (ColumnMapping, ImportBatch, ImportReport, OnDuplicate, Record, id_field,
+                                     import_file, read_records, text_field, write_batch)
 from annotate.projects import Project, get_project
 from annotate.signs import verdict_of
 
@@ -90,7 +90,7 @@ def _pandalm_judge(batch: ImportBatch, path: Path, judge: str, result_field: str
         code = {"1": 1, "2": 2, "tie": 0, "0": 0}.get(str(raw).strip().lower())
         value = PANDALM_LABELS.get(code)
         unparsed += value is None
-        batch.add_judgment(external_id, judge, config, aspect="overall",
+        batch.add_judgment(external_id, judge, config, aspect="overall", presented_order="AB",
                            verdict=None if value is None else verdict_of(value), is_parsed=value is not None,
                            rationale=record.data.get(reason_field), raw_output=json.dumps(raw))
     if unparsed:
@@ -134,7 +134,8 @@ def mtbench_batch(records: list[Record], config: ProjectConfig) -> ImportBatch:
         judge = text_field(record, "judge")
         if judge.startswith("gpt4"):
             batch.add_judgment(external_id, judge, {"backend": "external", "name": judge, "source": "mt_bench"},
-                               aspect="overall", verdict=verdict_of(value), is_parsed=True, raw_output=winner)
+                               aspect="overall", presented_order="BA" if swapped else "AB",
+                               verdict=verdict_of(value), is_parsed=True, raw_output=winner)
         else:
             batch.add_label(external_id, judge, [("overall", None, float(value))], "import:mt_bench",
                             both_bad=both_bad)
@@ -265,37 +266,46 @@ def adapter_batch_from_records(adapter: str, records: list[Record], config: Proj
 
 def import_items(conn: duckdb.DuckDBPyConnection, project_name: str, source: str | Path | None = None, *,
                  adapter: str | None = None, fmt: str | None = None, mapping: ColumnMapping | None = None,
-                 hf_dataset: str | None = None, hf_split: str | None = None,
-                 task_type: str | None = None, on_duplicate: OnDuplicate = "error") -> ImportReport:
+                 hf_dataset: str | None = None, hf_split: str | None = None, task_type: str | None = None,
+                 on_duplicate: OnDuplicate = "error", shape: str = "items", dry_run: bool = False) -> ImportReport:
     """Import a file, folder or HF dataset into a project, creating the project if needed.
 
-    A new project takes the adapter's config, or a default config of `task_type` for a generic
-    file (a rubric project must be created first, since it needs criteria). All or nothing.
+    A new project takes the adapter's config, or a default pairwise config for a generic file.
+    A rubric project needs criteria, so it is created first (`projects create --task-type rubric
+    --criteria FILE`); asking for a new rubric project here says so. All or nothing.
     """
     if (source is None) == (hf_dataset is None):
         raise ImportDataError("Give either a file or folder to import, or a Hugging Face dataset id")
+    if not project_name.strip():
+        raise ImportDataError("A project needs a non-empty name")
     try:
         project = get_project(conn, project_name)
     except NotFoundError:
         project = None
+    if project is None and task_type == "rubric" and not adapter:
+        raise ImportDataError(f"No project '{project_name}' yet: a rubric project needs its criteria, so create it "
+                              f"first with: python -m annotate projects create {project_name} --task-type rubric "
+                              f"--criteria CRITERIA.json")
+    if project is not None and task_type and task_type != project.task_type and not adapter:
+        raise ImportDataError(f"Project '{project_name}' is a {project.task_type} project, not {task_type}")
+    if project is None and shape != "items":
+        raise ImportDataError(f"No project '{project_name}': a {shape} file adds to the items of an existing project")
     config = project.config if project else (
-        adapter_config(adapter) if adapter else ProjectConfig(task_type=task_type or "pairwise"))
+        adapter_config(adapter) if adapter else ProjectConfig(task_type="pairwise"))
     target = project or Project(0, project_name, config)
-    if not project_name.strip():
-        raise ImportDataError("A project needs a non-empty name")
     if hf_dataset:
         batch = adapter_batch_from_records(adapter or "", hf_records(hf_dataset, hf_split), config)
     elif adapter:
         batch = adapter_batch(adapter, Path(source), config)
     else:
-        records = read_records(Path(source), fmt)
-        batch = batch_from_records(target, records, mapping or ColumnMapping(), f"import:{Path(source).name}")
-    return write_batch(conn, target, batch, on_duplicate=on_duplicate, create=project is None)
+        return import_file(conn, target, Path(source), mapping=mapping, fmt=fmt, on_duplicate=on_duplicate,
+                           shape=shape, create=project is None, dry_run=dry_run)
+    return write_batch(conn, target, batch, on_duplicate=on_duplicate, create=project is None, dry_run=dry_run)
 
 
 def import_upload(conn: duckdb.DuckDBPyConnection, project_name: str, filename: str, data: bytes, *,
                   mapping: ColumnMapping | None = None, task_type: str | None = None,
-                  on_duplicate: OnDuplicate = "error") -> ImportReport:
+                  on_duplicate: OnDuplicate = "error", shape: str = "items", dry_run: bool = False) -> ImportReport:
     """Import a file uploaded in the browser: same rules and messages as `import_items`, which
     reads it from a temporary copy under its own name (so errors name the user's file)."""
     name = Path(filename).name
@@ -305,4 +315,4 @@ def import_upload(conn: duckdb.DuckDBPyConnection, project_name: str, filename: 
         path = Path(folder) / name
         path.write_bytes(data)
         return import_items(conn, project_name, path, mapping=mapping, task_type=task_type,
-                            on_duplicate=on_duplicate)
+                            on_duplicate=on_duplicate, shape=shape, dry_run=dry_run)

@@ -2,9 +2,10 @@
 
 Pairwise (per item and aspect), on the sign of each rater's value (canonical order: negative = A
 better, 0 = tie, positive = B better):
-- `majority`: the sign with the most votes wins. Tie policy: when two or more signs share the top
-  count (one A vote and one B vote; A, tie and B once each) the item is a tie (0), because no
-  majority prefers either response. The strength is the mean of the signed values on the winning
+- `majority`: the sign with the most votes wins. When two or more signs share the top count (one A
+  vote and one B vote; A, tie and B once each) the project's split policy decides, through the one
+  rule in annotate.analysis.reference: a tie (0, the default: no majority prefers either response),
+  dropped, or the sign of the mean value. The strength is the mean of the signed values on the winning
   side (votes -2, -1, +1 give -1.5); a tie has value 0.
 - `dawid-skene`: the label with the highest posterior under Dawid and Skene's (1979) annotator
   confusion model (crowd-kit's `DawidSkene`), which weights annotators by their estimated
@@ -21,7 +22,9 @@ kappa); on the sign for pairwise, on the exact score for rubric. It is undefined
 The final label of an item: the human aggregate where humans labeled it, else the verdict of the
 judge the router sent it to (or the fallback judge the caller names). Its `source` is 'human',
 'ai', or 'both' when humans labeled it and that judge gave a verdict too (the label is then the
-humans'; the judge's verdict is kept beside it).
+humans'; the judge's verdict is kept beside it). A researcher's adjudication (a label event with
+source 'adjudicated', from the review page) overrides all of these: the row's source is then
+'adjudicated', its value the adjudicated one, and the humans' count and agreement stay beside it.
 """
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ import storage
 from storage import export as export_store, judgments as judgment_store
 from annotate.errors import AnnotateError, NotFoundError
 from annotate.projects import Project
+from annotate.analysis.reference import DEFAULT_SPLIT_POLICY, reference_from_counts
 from annotate.analysis.verdicts import combined_verdicts
 from annotate.signs import verdict_signs
 
@@ -48,6 +52,7 @@ SIGNS = (-1, 0, 1)
 PAIRWISE_COLUMNS = ["item_id", "aspect", "value", "n_labels", "agreement", "p_a", "p_tie", "p_b", "both_bad"]
 RUBRIC_COLUMNS = ["item_id", "response_idx", "aspect", "value", "mean", "median", "n_labels", "agreement"]
 FINAL_EXTRA = ["source", "judge_id", "judge", "judge_value"]
+ADJUDICATED = "adjudicated"  # label_events.source of a researcher's final label (annotate.labeling.review)
 
 
 def pair_agreement(counts: np.ndarray) -> np.ndarray:
@@ -58,13 +63,16 @@ def pair_agreement(counts: np.ndarray) -> np.ndarray:
     return np.where(n >= 2, share, np.nan)
 
 
-def aggregate_pairwise(labels: pd.DataFrame, method: str = "majority", weakest: float = 1.0) -> pd.DataFrame:
+def aggregate_pairwise(labels: pd.DataFrame, method: str = "majority", weakest: float = 1.0,
+                       split_policy: str = DEFAULT_SPLIT_POLICY) -> pd.DataFrame:
     """Aggregate pairwise labels per (item, aspect).
 
     Args:
         labels: one row per rater and aspect: item_id, aspect, annotator_id, value, both_bad.
         method: 'majority' or 'dawid-skene' (see the module docstring).
         weakest: the smallest positive strength on the scale (Dawid-Skene fallback strength).
+        split_policy: what an even split becomes under 'majority' (annotate.analysis.reference,
+            the one rule; 'drop' leaves such items out).
 
     Returns:
         PAIRWISE_COLUMNS: value (signed, canonical), n_labels, agreement, p_a/p_tie/p_b (soft
@@ -83,10 +91,11 @@ def aggregate_pairwise(labels: pd.DataFrame, method: str = "majority", weakest: 
     totals = np.bincount(cells, weights=frame["value"].to_numpy(dtype=float), minlength=size).reshape(-1, 3)
     n = counts.sum(axis=1)
     if method == "majority":
-        winner, probs = _majority_sign(counts), counts / n[:, None]
+        winner, probs = reference_from_counts(counts, split_policy, totals.sum(axis=1)), counts / n[:, None]
     else:
         winner, probs = _dawid_skene(frame.rename(columns={"sign": "label"}), out, SIGNS)
-        winner = winner.astype(int)
+    keep = ~np.isnan(winner.astype(float))
+    winner = np.nan_to_num(winner.astype(float)).astype(int)
     rows = np.arange(len(out))
     side = winner + 1
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -97,7 +106,7 @@ def aggregate_pairwise(labels: pd.DataFrame, method: str = "majority", weakest: 
     out[["p_a", "p_tie", "p_b"]] = probs
     flagged = np.bincount(group, weights=frame["both_bad"].to_numpy(dtype=float), minlength=len(out))
     out["both_bad"] = flagged / n > 0.5
-    return out[PAIRWISE_COLUMNS]
+    return out.loc[keep, PAIRWISE_COLUMNS].reset_index(drop=True)
 
 
 def _groups(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
@@ -112,13 +121,6 @@ def _groups(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     out = pd.DataFrame({"item_id": np.asarray(items)[unique // len(aspects)],
                         "aspect": np.asarray(aspects, dtype=object)[unique % len(aspects)]})
     return out, group
-
-
-def _majority_sign(counts: np.ndarray) -> np.ndarray:
-    """The sign with the most votes per row; 0 (tie) when the top count is shared."""
-    top = counts.max(axis=1)
-    is_unique = (counts == top[:, None]).sum(axis=1) == 1
-    return np.where(is_unique, counts.argmax(axis=1) - 1, 0)
 
 
 def _dawid_skene(frame: pd.DataFrame, keys: pd.DataFrame, categories) -> tuple[np.ndarray, np.ndarray]:
@@ -182,7 +184,7 @@ def human_labels(conn: duckdb.DuckDBPyConnection, project: Project, *, since: da
         unknown = sorted(set(annotators) - set(frame["annotator"]))
         if unknown:
             raise NotFoundError(f"No labels by annotator(s) {unknown} in project '{project.name}'")
-        frame = frame[frame["annotator"].isin(annotators)]
+        frame = frame[frame["annotator"].isin(annotators) | (frame["source"] == ADJUDICATED)]
     return frame[_in_range(frame["created_at"], since, until)]
 
 
@@ -218,15 +220,49 @@ def final_labels(conn: duckdb.DuckDBPyConnection, project: Project, *, method: s
     method = method or ("majority" if is_pairwise else "mean")
     if labels is None:
         labels = human_labels(conn, project, since=since, until=until, annotators=annotators)
+    is_adjudicated = (labels["source"] == ADJUDICATED).to_numpy() if "source" in labels else np.zeros(len(labels), bool)
+    adjudicated, labels = labels[is_adjudicated], labels[~is_adjudicated]
     if is_pairwise:
         weakest = float(min(p.value for p in project.config.scale if p.value > 0))
-        human = aggregate_pairwise(labels[labels["response_idx"].isna()], method, weakest)
+        human = aggregate_pairwise(labels[labels["response_idx"].isna()], method, weakest,
+                                   project.config.split_policy)
         keys = ["item_id", "aspect"]
     else:
         human = aggregate_rubric(labels[labels["response_idx"].notna()], method)
         keys = ["item_id", "response_idx", "aspect"]
     ai = judge_labels(conn, project, judge=judge, since=since, until=until)
-    return _combine(human, ai, keys, PAIRWISE_COLUMNS if is_pairwise else RUBRIC_COLUMNS)
+    final = _combine(human, ai, keys, PAIRWISE_COLUMNS if is_pairwise else RUBRIC_COLUMNS)
+    return apply_adjudications(final, adjudicated, keys)
+
+
+def apply_adjudications(final: pd.DataFrame, adjudicated: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Replace final labels by the researchers' adjudicated ones (source 'adjudicated').
+
+    The newest adjudication of each key wins. The row keeps the humans' n_labels and agreement
+    (what the adjudication settled) and the judge's verdict beside it; pairwise soft labels become
+    one-hot on the adjudicated sign. Keys that only an adjudication labels are added.
+
+    Args:
+        final: final_labels rows; adjudicated: human_labels rows whose source is 'adjudicated'.
+    """
+    if adjudicated.empty:
+        return final
+    newest = adjudicated.sort_values("event_id").groupby(keys, as_index=False).last()
+    merged = final.merge(newest[[*keys, "value", "both_bad"]].rename(columns={"value": "adj_value",
+                                                                              "both_bad": "adj_both_bad"}),
+                         on=keys, how="outer", indicator=True)
+    is_adj = merged["adj_value"].notna().to_numpy()
+    merged.loc[is_adj, "value"] = merged.loc[is_adj, "adj_value"]
+    merged.loc[is_adj, "source"] = ADJUDICATED
+    only_adj = (merged["_merge"] == "right_only").to_numpy()
+    merged.loc[only_adj, "n_labels"] = 0
+    merged["n_labels"] = merged["n_labels"].astype(int)
+    if "p_a" in merged:
+        sign = np.sign(merged.loc[is_adj, "adj_value"].to_numpy(dtype=float)).astype(int)
+        merged.loc[is_adj, ["p_a", "p_tie", "p_b"]] = np.eye(3)[sign + 1]
+        merged.loc[is_adj, "both_bad"] = merged.loc[is_adj, "adj_both_bad"].astype(bool)
+        merged["both_bad"] = merged["both_bad"].astype(bool)
+    return merged.sort_values(keys, kind="stable").reset_index(drop=True)[list(final.columns)]
 
 
 def _combine(human: pd.DataFrame, ai: pd.DataFrame, keys: list[str], columns: list[str]) -> pd.DataFrame:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from annotate.analysis.reference import describe_policy
 from annotate.data.export_types import ExportResult
 
 DESCRIPTIONS = {
@@ -63,9 +64,11 @@ def _provenance(result: "ExportResult") -> list[str]:
     fallback = f" or the fallback judge '{result.judge}'" if result.judge else ""
     lines = ["## Label sources", "", "| source | rows |", "|---|---|",
              *[f"| {source} | {n} |" for source, n in summary["sources"].items()], "",
-             f"Human labels are aggregated with `{method}` (annotate/data/aggregate.py; when the top vote "
-             f"count is shared between signs the label is a tie). 'ai' rows carry the verdict of the "
-             f"routed judge{fallback}; 'both' rows carry the human label with the judge's verdict beside it.",
+             f"Human labels are aggregated with `{method}` (annotate/data/aggregate.py; "
+             f"{_split_statement(result, method)}). 'ai' rows carry the verdict of the "
+             f"routed judge{fallback}; 'both' rows carry the human label with the judge's verdict beside it; "
+             f"'adjudicated' rows carry a researcher's final label from the review queue (it replaces the "
+             f"aggregate of the human labels, whose count and agreement stay in the row).",
              "", f"Judges: {', '.join(summary['judges']) or 'none'}", "",
              f"Distinct human annotators: {result.annotators}", "",
              "## Agreement", "",
@@ -79,6 +82,14 @@ def _provenance(result: "ExportResult") -> list[str]:
     else:
         lines += ["No row has two or more human labels.", ""]
     return lines
+
+
+def _split_statement(result: "ExportResult", method: str) -> str:
+    """The project's split policy in words (pairwise; annotate.analysis.reference), or how rubric
+    scores are combined."""
+    if result.project.task_type != "pairwise":
+        return f"the {method} of the human scores of each response and criterion"
+    return describe_policy(result.project.config.split_policy)
 
 
 def _filters(result: "ExportResult") -> list[str]:

@@ -77,9 +77,32 @@ def build_export(conn: duckdb.DuckDBPyConnection, project_name: str, kind: str,
         rows = pair_rows(conn, project, final, kind) if materialize else None
         summary = label_summary(final.rename(columns={"n_labels": "n_annotators"}))
     counts["rows"] = len(final) if rows is None else len(rows)
-    annotators = int(labels.loc[labels["item_id"].isin(final["item_id"]), "annotator"].nunique())
+    raters = labels[labels["source"] != "adjudicated"]
+    annotators = int(raters.loc[raters["item_id"].isin(final["item_id"]), "annotator"].nunique())
     return ExportResult(project, kind, rows, counts, filters, method, judge, annotators, summary,
                         final if kind != "rubric" else None)
+
+
+STEP_WORDS = {"items": "Items in the project", "final_labels": "Items (and aspects) with a final label",
+              "aspect": "Aspect or criterion filter", "source": "Label source filter",
+              "min_agreement": "Minimum agreement filter", "exclude_ties": "Ties excluded",
+              "exclude_both_bad": "'Both bad' pairs excluded", "rows": "Rows exported"}
+FILTER_STEPS = ("aspect", "source", "min_agreement", "exclude_ties", "exclude_both_bad")
+
+
+def counts_table(result: ExportResult) -> pd.DataFrame:
+    """The export's counts in words, with how many rows each filter removed.
+
+    Returns:
+        step (words), rows (left after the step), removed (by this filter; empty for the other steps).
+    """
+    rows, previous = [], None
+    for key, n in result.counts.items():
+        removed = previous - n if key in FILTER_STEPS and previous is not None else None
+        rows.append({"step": STEP_WORDS.get(key, key), "rows": int(n), "removed": removed})
+        if key != "items":
+            previous = n
+    return pd.DataFrame(rows, columns=["step", "rows", "removed"]).astype({"removed": "Int64"})
 
 
 def label_summary(frame: pd.DataFrame) -> dict:

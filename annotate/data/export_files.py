@@ -2,7 +2,10 @@
 
 CSV cells that begin with =, +, -, @, a tab or a carriage return get a leading single quote so a
 spreadsheet shows them as text instead of running them as formulas (OWASP, "CSV Injection").
-Nested cells (lists of label values, judge probabilities) become JSON text in CSV.
+Nested cells (lists of label values, judge probabilities) become JSON text in CSV. Only CSV is
+escaped: JSONL, Parquet and Hugging Face datasets are read by programs (training code), so they
+keep every text byte for byte. Every CSV the app writes goes through `csv_safe`: export files here,
+and page downloads through `csv_bytes`.
 """
 from __future__ import annotations
 
@@ -43,6 +46,11 @@ def csv_safe(rows: pd.DataFrame) -> pd.DataFrame:
             series = series.where(~is_formula, "'" + series.astype("string"))
         out[column] = series
     return out
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """A table as UTF-8 CSV bytes with formula-like cells escaped (for download buttons)."""
+    return csv_safe(frame).to_csv(index=False).encode("utf-8")
 
 
 def _json_cell(value: object) -> object:

@@ -7,7 +7,9 @@ over a project. Backends import transformers or httpx only when built.
 """
 from annotate.judges.config import JudgeConfig, parse_judge_config
 from annotate.judges.runs import (RunReport, cancel_run, get_run, judge_config, list_judges, list_runs, make_judge,
-                                  register_judge, run_judge, start_background_run)
+                                  mark_interrupted_runs, register_judge, resume_run, run_judge,
+                                  start_background_run)
 
 __all__ = ["JudgeConfig", "RunReport", "cancel_run", "get_run", "judge_config", "list_judges", "list_runs",
-           "make_judge", "parse_judge_config", "register_judge", "run_judge", "start_background_run"]
+           "make_judge", "mark_interrupted_runs", "parse_judge_config", "register_judge", "resume_run", "run_judge",
+           "start_background_run"]

@@ -11,10 +11,14 @@ backoff (backoff_s * 2^(k-1), jittered, or the server's Retry-After when longer,
 other 4xx are not retried. A request that still fails is returned unparsed with the error as its
 raw output; a reply with no verdict (or one outside the allowed set) is asked again up to
 max_parse_retries times, then returned unparsed. Requests run on `concurrency` threads.
+
+The URL and the API key come from the operator's endpoint list (annotate.judges.endpoints), never
+from the judge config; the host's addresses are checked before the first request, redirects are
+not followed, and error text kept from a reply is cut short with the key blanked out (an endpoint
+may echo request headers back), because it is stored and shown on the Judges page.
 """
 from __future__ import annotations
 
-import os
 import random
 import re
 import time
@@ -24,9 +28,9 @@ from typing import Callable, Sequence
 
 import httpx
 
-from annotate.errors import ConfigError
 from annotate.judges.base import Judge, PairwiseRequest, RubricRequest, Verdict, pairwise_verdict, rubric_verdict, unparsed
 from annotate.judges.config import JudgeConfig
+from annotate.judges.endpoints import check_addresses, get_endpoint, safe_error_text
 from annotate.judges.parsing import choice_probs, parse_pairwise, parse_score, rationale_before, token_at
 from annotate.judges.templates import Template
 from annotate.signs import VERDICTS
@@ -46,19 +50,24 @@ class RequestFailed(Exception):
 
 
 class OpenAIJudge(Judge):
-    """Pairwise and rubric judge over HTTP; `transport` lets callers swap httpx's transport."""
+    """Pairwise and rubric judge over HTTP; `transport` lets callers swap httpx's transport.
+
+    Raises (when built):
+        ConfigError: the endpoint is not on the operator's list, its host resolves to an internal
+            address the operator did not allow, or its key variable is not set.
+    """
 
     def __init__(self, config: JudgeConfig, template: Template, transport: httpx.BaseTransport | None = None) -> None:
         super().__init__(config, template)
-        headers = {}
-        if config.api_key_env:
-            key = os.environ.get(config.api_key_env)
-            if not key:
-                raise ConfigError(f"Judge '{config.name}': environment variable {config.api_key_env} "
-                                  f"(api_key_env) is not set")
-            headers["Authorization"] = f"Bearer {key}"
-        self.client = httpx.Client(base_url=config.base_url.rstrip("/"), headers=headers,
-                                   timeout=config.timeout_s, transport=transport)
+        endpoint = get_endpoint(config.endpoint)
+        check_addresses(endpoint)
+        self.api_key = endpoint.api_key()
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        self.client = httpx.Client(base_url=endpoint.base_url, headers=headers, timeout=config.timeout_s,
+                                   transport=transport, follow_redirects=False)
+
+    def _safe(self, text: str) -> str:
+        return safe_error_text(text, (self.api_key,))
 
     def close(self) -> None:
         self.client.close()
@@ -115,17 +124,17 @@ class OpenAIJudge(Judge):
                 problem, wait = f"timed out after {self.config.timeout_s:g} s", 0.0
                 continue
             except httpx.TransportError as exc:
-                problem, wait = f"connection failed: {exc}", 0.0
+                problem, wait = self._safe(f"connection failed: {exc}"), 0.0
                 continue
             if response.status_code == 429 or response.status_code >= 500:
-                problem, wait = f"HTTP {response.status_code}: {response.text[:300]}", _retry_after(response)
+                problem, wait = self._safe(f"HTTP {response.status_code}: {response.text}"), _retry_after(response)
                 continue
-            if response.status_code >= 400:
-                raise RequestFailed(f"HTTP {response.status_code} from {response.url}: {response.text[:500]}")
+            if response.status_code >= 300:  # redirects are not followed: a listed host may not send us elsewhere
+                raise RequestFailed(self._safe(f"HTTP {response.status_code}: {response.text}"))
             try:
                 return self._reply(response.json())
             except (ValueError, KeyError, IndexError, TypeError):
-                problem, wait = f"malformed reply: {response.text[:300]!r}", 0.0
+                problem, wait = self._safe(f"malformed reply: {response.text!r}"), 0.0
         raise RequestFailed(f"{problem} (after {self.config.max_retries + 1} attempts)")
 
     def _reply(self, data: dict) -> Reply:
@@ -133,6 +142,8 @@ class OpenAIJudge(Judge):
         text = choice["message"]["content"]
         if not isinstance(text, str):
             raise TypeError("message content is not text")
+        if self.api_key:  # an endpoint that echoes the key must not put it into stored, exported text
+            text = text.replace(self.api_key, "[redacted]")
         logprobs = (choice.get("logprobs") or {}).get("content")
         usage = data.get("usage") or {}
         prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")

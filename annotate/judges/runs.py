@@ -9,14 +9,21 @@ judges grade each response on each criterion (aspect = criterion, response_idx =
 Runs are resumable: a unit (item + order, or item + response + criterion) that the same judge
 (config hash, which includes the template hash) already answered is skipped, so a run that was
 cancelled, limited or killed picks up where it stopped. Progress, counts, errors and the status
-('queued', 'running', 'done', 'cancelled', 'failed') are kept in judge_runs; each batch's
-judgments and the run's counters are written in one transaction.
+('queued', 'running', 'done', 'cancelled', 'failed', 'interrupted') are kept in judge_runs; each
+batch's judgments and the run's counters are written in one transaction.
+
+A run whose every request failed (the endpoint is down, the key is refused) is 'failed' with its
+first error, not 'done'; a run with some failed requests keeps the most common error and its count,
+so the Judges page can say what went wrong. A run still 'queued' or 'running' when the process that
+holds the database starts again was cut off by a stop; mark_interrupted_runs marks it 'interrupted',
+and resume_run starts it again (units already answered are skipped).
 """
 from __future__ import annotations
 
 import json
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -26,13 +33,16 @@ import pandas as pd
 
 import storage
 from storage import items as item_store, judgments as store
-from annotate.errors import ConfigError, NotFoundError
+from annotate.errors import AnnotateError, ConfigError, NotFoundError
+from annotate.extras import require_models
 from annotate.judges.base import Judge, PairwiseRequest, RubricRequest, Verdict
 from annotate.judges.config import JudgeConfig
+from annotate.judges.endpoints import get_endpoint
 from annotate.judges.templates import Template
 from annotate.projects import Project, get_project
 
 ORDERS = ("AB", "BA")
+INTERRUPTED = "The server stopped while this run was going; resume it to judge the rest"
 CANCEL_POLL_S = 0.5
 Progress = Callable[[int, int], None]
 
@@ -67,7 +77,10 @@ def make_judge(config: JudgeConfig, template: Template | None) -> Judge:
     Raises:
         ConfigError: an 'external' judge (its judgments come from files and it cannot run), or a
             model that cannot be loaded.
+        MissingExtraError: a local-model judge on an install without torch/transformers.
     """
+    if config.backend in ("reward_model", "causal_lm"):
+        require_models("Local-model judges")  # a one-line message instead of ModuleNotFoundError: torch
     if config.backend == "reward_model":
         from annotate.judges.reward_model import RewardModelJudge
         return RewardModelJudge(config, template)
@@ -90,6 +103,8 @@ def register_judge(conn: duckdb.DuckDBPyConnection, config: JudgeConfig, task_ty
     if config.backend == "reward_model" and task_type == "rubric":
         raise ConfigError(f"Judge '{config.name}': a reward model cannot grade rubric projects; use a causal_lm "
                           f"or openai judge")
+    if config.backend == "openai":
+        get_endpoint(config.endpoint)  # refuse a name the operator does not list, before anything is stored
     template = config.load_template(task_type)
     judge_id = storage.write(conn, lambda cur: store.get_or_create_judge(
         cur, config.name, config.backend, config.model_dump_json(), config.content_hash(template),
@@ -106,7 +121,7 @@ def judge_config(conn: duckdb.DuckDBPyConnection, judge_id: int) -> JudgeConfig:
     row = store.get_judge(storage.cursor(conn), judge_id)
     if row is None:
         raise NotFoundError(f"No judge with id {judge_id}")
-    return JudgeConfig.model_validate_json(row["config"])
+    return JudgeConfig.from_stored(row["config"])
 
 
 def pending_units(conn: duckdb.DuckDBPyConnection, project: Project, judge_id: int, limit: int | None = None,
@@ -196,6 +211,7 @@ def execute_run(conn: duckdb.DuckDBPyConnection, run_id: int, config: JudgeConfi
         raise NotFoundError(f"No judge run with id {run_id}")
     options = json.loads(run["options"])
     counts = {"n_done": 0, "n_unparsed": 0, "n_errors": 0}
+    errors: Counter[str] = Counter()
     try:
         project = get_project(conn, options["project"])
         _, template = register_judge(conn, config, project.task_type)
@@ -206,21 +222,37 @@ def execute_run(conn: duckdb.DuckDBPyConnection, run_id: int, config: JudgeConfi
         owned = judge is None and bool(units)
         judge = make_judge(config, template) if owned else judge
         try:
-            status = _run_batches(conn, run, units, judge, options["batch_size"], counts, progress, cancel)
+            status = _run_batches(conn, run, units, judge, options["batch_size"], counts, errors, progress, cancel)
         finally:
             if owned:
                 judge.close()
     except BaseException as exc:
-        message = f"{type(exc).__name__}: {exc}"
+        message = str(exc) if isinstance(exc, AnnotateError) else f"{type(exc).__name__}: {exc}"
         storage.write(conn, lambda c: store.update_run(c, run_id, status="failed", error=message, is_finished=True))
         raise
-    storage.write(conn, lambda c: store.update_run(c, run_id, status=status, is_finished=True))
+    status, error, common = _outcome(status, counts, errors)
+    storage.write(conn, lambda c: store.update_run(c, run_id, status=status, error=error, common_error=common[0],
+                                                   common_error_count=common[1], is_finished=True))
     return RunReport(run_id, int(run["judge_id"]), status, len(units), **counts)
 
 
+def _outcome(status: str, counts: dict, errors: Counter) -> tuple[str, str | None, tuple[str | None, int]]:
+    """(status, error, (most common error, its count)) of a finished run: 'failed' with the first
+    error when every request failed."""
+    if not errors:
+        return status, None, (None, 0)
+    first = next(iter(errors))  # a Counter keeps first-seen order
+    common = errors.most_common(1)[0]
+    if counts["n_errors"] == counts["n_done"]:
+        return "failed", f"Every request failed ({counts['n_errors']}). First error: {first}", common
+    return status, None, common
+
+
 def _run_batches(conn: duckdb.DuckDBPyConnection, run: dict, units: list[Unit], judge: Judge | None,
-                 batch_size: int, counts: dict, progress: Progress | None, cancel: threading.Event | None) -> str:
-    """Judge the units batch by batch; return the final status ('done' or 'cancelled').
+                 batch_size: int, counts: dict, errors: Counter, progress: Progress | None,
+                 cancel: threading.Event | None) -> str:
+    """Judge the units batch by batch; return the final status ('done' or 'cancelled'). Failed
+    requests' messages are counted in `errors`, in the order first seen.
 
     Each batch is written on a writer thread while the judge works on the next one (torch and
     DuckDB release the GIL), with at most one write in flight; a failed write stops the run.
@@ -239,6 +271,7 @@ def _run_batches(conn: duckdb.DuckDBPyConnection, run: dict, units: list[Unit], 
             counts["n_done"] += len(batch)
             counts["n_unparsed"] += sum(not v.is_parsed for v in verdicts)
             counts["n_errors"] += sum(v.is_error for v in verdicts)
+            errors.update(_error_text(v) for v in verdicts if v.is_error)
             if in_flight is not None:
                 in_flight.result()
             in_flight = writer.submit(_write_batch, conn, run_id, frame, dict(counts))
@@ -272,6 +305,11 @@ def _write_batch(conn: duckdb.DuckDBPyConnection, run_id: int, frame: pd.DataFra
         store.insert_judgments(cur, frame)
         store.update_run(cur, run_id, **counts)
     storage.write(conn, write)
+
+
+def _error_text(verdict: Verdict) -> str:
+    text = verdict.raw_output or "unknown error"
+    return text.removeprefix("error: ")
 
 
 def _ask(judge: Judge, batch: list[Unit]) -> list[Verdict]:
@@ -310,6 +348,31 @@ def start_background_run(conn: duckdb.DuckDBPyConnection, project_name: str, con
 
     threading.Thread(target=work, name=f"judge-run-{run_id}", daemon=True).start()
     return run_id
+
+
+def mark_interrupted_runs(conn: duckdb.DuckDBPyConnection) -> int:
+    """Mark runs left 'queued' or 'running' by a stopped process as 'interrupted'; return how many.
+
+    Call it once when the process that holds the database starts (the app, or a CLI command that
+    runs judges): DuckDB lets one process open the file, so no other process can be running them.
+    """
+    return storage.write(conn, lambda cur: store.mark_interrupted(cur, INTERRUPTED))
+
+
+def resume_run(conn: duckdb.DuckDBPyConnection, run_id: int) -> int:
+    """Start a finished run's judge again in the background with the same options; return the new
+    run's id. Units the judge already answered are skipped, so this finishes what was left.
+
+    Raises:
+        NotFoundError: no such run. ConfigError: the run is still active, or its judge cannot run now.
+    """
+    run = get_run(conn, run_id)
+    if run["status"] in store.ACTIVE_STATUSES:
+        raise ConfigError(f"Run {run_id} is still {run['status']}; cancel it before resuming")
+    options = json.loads(run["options"])
+    return start_background_run(conn, options["project"], judge_config(conn, int(run["judge_id"])),
+                                batch_size=options["batch_size"], limit=options["limit"],
+                                retry_unparsed=options["retry_unparsed"])
 
 
 def cancel_run(conn: duckdb.DuckDBPyConnection, run_id: int) -> None:

@@ -5,13 +5,19 @@ filled only when the item has a context or reference, the `answer_prefix` the ju
 follows ("[[" in MT-Bench, "[RESULT]" in Prometheus), and a `verdict_pattern` whose first group is
 the verdict in generated text. Pairwise templates map the canonical verdicts to the tokens the
 judge writes (`verdicts`: {"A": "A", "tie": "C", "B": "B"}); rubric templates write the integer
-score. Shipped templates live in annotate/judges/templates/; a researcher edits a copy and points
-the judge config at its path. The template hash is the hash of the file's parsed content, so
-agreement can be compared across prompt versions.
+score. The template hash is the hash of the file's parsed content, so agreement can be compared
+across prompt versions.
+
+A judge config names its template; it never gives a path. The names are those shipped in
+annotate/judges/templates/ and those in the operator's template folder ($ANNOTATE_TEMPLATES; a name
+in both means the operator's copy). An edited prompt becomes a new file in that folder. Error
+messages name the template, never a server path, and an unknown name gets the same answer whether
+or not a file of that name exists anywhere on the server.
 """
 from __future__ import annotations
 
 import json
+import os
 import re
 import string
 from pathlib import Path
@@ -25,6 +31,8 @@ from annotate.hashing import stable_hash
 from annotate.signs import VERDICTS
 
 TEMPLATE_DIR = Path(__file__).parent / "templates"
+TEMPLATES_ENV_VAR = "ANNOTATE_TEMPLATES"
+TEMPLATE_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}"
 PAIRWISE_FIELDS = {"prompt", "response_a", "response_b", "context_block", "reference_block", "context",
                    "reference"}
 RUBRIC_FIELDS = {"prompt", "response", "context_block", "reference_block", "reference_intro", "context",
@@ -108,22 +116,43 @@ def shipped_templates() -> list[str]:
     return sorted(p.stem for p in TEMPLATE_DIR.glob("*.json"))
 
 
-def load_template(name_or_path: str) -> Template:
-    """Load a shipped template by name, or a template file by path.
+def operator_template_dir() -> Path | None:
+    """The operator's template folder ($ANNOTATE_TEMPLATES), or None when not set."""
+    folder = os.environ.get(TEMPLATES_ENV_VAR)
+    return Path(folder) if folder else None
+
+
+def _template_files() -> dict[str, Path]:
+    """{name: file} of every template a judge may name (the operator's copy wins a shared name)."""
+    files = {p.stem: p for p in TEMPLATE_DIR.glob("*.json")}
+    folder = operator_template_dir()
+    if folder is not None and folder.is_dir():
+        files |= {p.stem: p for p in folder.glob("*.json")
+                  if re.fullmatch(TEMPLATE_NAME_PATTERN, p.stem) and p.is_file()}
+    return files
+
+
+def template_names() -> list[str]:
+    """The template names a judge config may use: shipped and the operator's, sorted."""
+    return sorted(_template_files())
+
+
+def load_template(name: str) -> Template:
+    """Load a template by name (shipped, or from the operator's template folder).
 
     Raises:
-        ConfigError: no such template, invalid JSON, or an invalid template (naming the field).
+        ConfigError: no template of that name, invalid JSON, or an invalid template (naming the field).
     """
-    path = TEMPLATE_DIR / f"{name_or_path}.json" if name_or_path in shipped_templates() else Path(name_or_path)
-    if not path.is_file():
-        raise ConfigError(f"No judge template '{name_or_path}' (shipped: {', '.join(shipped_templates())}; "
-                          f"or give the path of a template JSON file)")
+    path = _template_files().get(name)
+    if path is None:
+        raise ConfigError(f"No judge template '{name}'; available: {', '.join(template_names())}. The operator "
+                          f"adds templates to the folder named by ${TEMPLATES_ENV_VAR}")
     try:
         return Template.model_validate(json.loads(path.read_text(encoding="utf-8")))
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"Template {path} line {exc.lineno}: invalid JSON ({exc.msg})") from None
+        raise ConfigError(f"Template '{name}' line {exc.lineno}: invalid JSON ({exc.msg})") from None
     except (ValidationError, ValueError) as exc:
-        raise ConfigError(f"Template {path}: {_describe(exc)}") from None
+        raise ConfigError(f"Template '{name}': {_describe(exc)}") from None
 
 
 def _describe(exc: Exception) -> str:

@@ -14,7 +14,8 @@ import duckdb
 import pandas as pd
 
 import storage
-from storage import annotators as store
+from storage import annotators as store, sessions as session_store
+from annotate.clock import utc_now
 from annotate.errors import AnnotateError, AuthError, NotFoundError
 
 ROLES = ("annotator", "researcher", "admin")
@@ -26,10 +27,26 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def invite_link(token: str) -> str:
-    """The URL that logs in with `token` (base from $ANNOTATE_BASE_URL, default localhost:8501)."""
-    base = os.environ.get(BASE_URL_ENV, "http://localhost:8501").rstrip("/")
+RELATIVE_LINK_NOTE = ("links start at the address the app is served on (the URL `streamlit run` prints); "
+                      f"set {BASE_URL_ENV} to print full links")
+
+
+def invite_link(token: str, base_url: str | None = None) -> str:
+    """The URL that logs in with `token`.
+
+    Args:
+        base_url: the address the app is served on (the app passes the one its browser uses);
+            $ANNOTATE_BASE_URL wins over it, so that a deployment behind a proxy prints its public
+            address. Without either the link is relative ('/?token=...'): no port is guessed.
+    """
+    base = (os.environ.get(BASE_URL_ENV) or base_url or "").rstrip("/")
     return f"{base}/?token={quote(token)}"
+
+
+def shown_once(what: str) -> str:
+    """A heading for printed invite links: shown once, and what they are relative to (unless
+    $ANNOTATE_BASE_URL gives full links)."""
+    return f"{what} (shown once{'' if os.environ.get(BASE_URL_ENV) else '; ' + RELATIVE_LINK_NOTE}):"
 
 
 def add_annotator(conn: duckdb.DuckDBPyConnection, name: str, role: str = "annotator") -> tuple[dict, str]:
@@ -74,19 +91,43 @@ def get_annotator(conn: duckdb.DuckDBPyConnection, name: str) -> dict:
 
 
 def set_active(conn: duckdb.DuckDBPyConnection, name: str, is_active: bool) -> None:
-    """Activate or deactivate an annotator (a deactivated one cannot log in)."""
+    """Activate or deactivate an annotator. Deactivation also ends their open sessions (on their
+    next click) so that a later reactivation does not revive them."""
     annotator = get_annotator(conn, name)
-    storage.write(conn, lambda c: store.set_active(c, annotator["id"], is_active))
+
+    def update(cur: duckdb.DuckDBPyConnection) -> None:
+        store.set_active(cur, annotator["id"], is_active)
+        if not is_active:
+            session_store.delete_annotator_sessions(cur, annotator["id"])
+
+    storage.write(conn, update)
 
 
 def reset_token(conn: duckdb.DuckDBPyConnection, name: str) -> str:
-    """Give an annotator a new token (the old one stops working); return it."""
+    """Give an annotator a new token and return it: the old invite link stops working and their
+    open sessions end on their next click (a leaked link may have been used)."""
     annotator = get_annotator(conn, name)
+    if annotator["kind"] != "account":
+        raise AnnotateError(f"'{name}' is a rater imported from a file, not an account that logs in")
     token = secrets.token_urlsafe(32)
-    storage.write(conn, lambda c: store.set_token_hash(c, annotator["id"], hash_token(token)))
+
+    def update(cur: duckdb.DuckDBPyConnection) -> None:
+        store.set_token_hash(cur, annotator["id"], hash_token(token))
+        session_store.delete_annotator_sessions(cur, annotator["id"])
+
+    storage.write(conn, update)
     return token
 
 
+def end_sessions(conn: duckdb.DuckDBPyConnection, name: str) -> int:
+    """Log an annotator out everywhere (their invite link keeps working); return how many sessions ended."""
+    annotator = get_annotator(conn, name)
+    return storage.write(conn, lambda c: session_store.delete_annotator_sessions(c, annotator["id"]))
+
+
 def list_annotators(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """All annotators without their token hashes."""
-    return store.list_annotators(storage.cursor(conn))
+    """All annotators without their token hashes, with `sessions`: how many open sessions each has."""
+    cur = storage.cursor(conn)
+    frame = store.list_annotators(cur)
+    open_sessions = session_store.count_sessions(cur, utc_now())
+    return frame.assign(sessions=[open_sessions.get(int(i), 0) for i in frame["id"]])

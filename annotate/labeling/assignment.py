@@ -251,13 +251,14 @@ def progress(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: in
 
 def history(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int,
             limit: int = HISTORY_LIMIT) -> pd.DataFrame:
-    """The annotator's recent current labels, newest first: event_id, external_id, prompt, label
-    (a readable summary as it was chosen on screen), created_at."""
+    """The annotator's recent current labels, newest first: event_id, ordinal (the item's number
+    in their history, shown instead of the dataset's id, which can name models), prompt, label (a
+    readable summary as it was chosen on screen), created_at."""
     frame = store.label_history(storage.cursor(conn), project.id, annotator_id, limit)
     frame["label"] = [describe_label(project, [(v["aspect"], v["response_idx"], v["value"]) for v in rows],
                                      order if isinstance(order, str) else None)
                       for rows, order in zip(frame["label_values"], frame["presented_order"])]
-    return frame[["event_id", "external_id", "prompt", "label", "created_at"]]
+    return frame[["event_id", "ordinal", "prompt", "label", "created_at"]]
 
 
 def describe_label(project: Project, rows: list, order: str | None) -> str:

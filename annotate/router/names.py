@@ -2,8 +2,14 @@
 loading scikit-learn."""
 from __future__ import annotations
 
-STATIC = ("all-ai", "all-human", "random", "uncertainty", "disagreement")
+HEURISTICS = ("random", "uncertainty", "inconsistency", "disagreement")
+STATIC = ("all-ai", "all-human", *HEURISTICS)
 LEARNED = ("learned", "hyper")
 STRATEGIES = STATIC + LEARNED
-DEFAULT_STRATEGIES = ("all-ai", "random", "uncertainty", "disagreement", "hyper", "learned", "oracle", "all-human")
+# The learned strategy starts from the first available of these and moves on only on evidence.
+PRIOR_ORDER = ("disagreement", "inconsistency", "uncertainty", "random")
+DEFAULT_STRATEGIES = ("all-ai", "random", "uncertainty", "inconsistency", "disagreement", "hyper", "learned",
+                      "oracle", "all-human")
+AI_LABELS = ("judge", "model")
+SPLITS = ("all", "dev", "test")
 DEFAULT_EVERY_N = 20

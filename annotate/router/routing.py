@@ -5,38 +5,50 @@ one routing_decisions row per item). The annotator queue serves items whose late
 'human', highest priority first. Priorities: calibration items 2 + gain (so the unbiased random
 slice is labelled first and the learned strategies get their cold start), other items their gain
 in [0, 1]. `rerank_if_due` refits after every N new human labels and inserts new rows for pending
-items only (items without a current human label); labelled items keep their rows. Items routed to
-the AI carry `ai_verdict` (the strategy's AI label) and `ai_source` (the judge that gave it, or the
-router model's version when the learned model overrode the judge): that row is the mark.
+items only (items without a current human label); labelled items keep their rows.
+
+Routing is apart from relabeling (issue 16): an item routed to the AI carries `ai_verdict` and
+`ai_source`. With `ai_label='judge'` (the default) they are the judge's combined verdict and the
+judge's name; with `ai_label='model'` the router's label model (label_model.py, with the bought
+human labels of items that share a response) gives every AI item its label, and `ai_source` is
+LABEL_MODEL_SOURCE: that row is the provenance the export reports.
 """
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
 import pandas as pd
-from sklearn.linear_model import Ridge
 
 import storage
+from annotate.analysis.reference import reference_labels
 from annotate.errors import AnnotateError, NotFoundError
 from annotate.projects import Project, get_project
 from annotate.router.budget import Budget, BudgetError
-from annotate.router.names import DEFAULT_EVERY_N
-from annotate.router.features import HUMAN_COLUMNS, VERDICT, ItemFeatures, build_features
-from annotate.router.strategies import MODEL_VERSION, check_strategy, make_router, top_k
+from annotate.router.names import AI_LABELS, DEFAULT_EVERY_N
+from annotate.router.features import VERDICT, ItemFeatures, build_features
+from annotate.router.label_model import LABEL_MODEL_SOURCE, LabelModel
+from annotate.router.reasons import explain
+from annotate.router.strategies import MODEL_VERSION, Context, check_strategy, make_router, top_k
 from annotate.analysis.verdicts import combined_verdicts
 from storage import items as items_store, judgments as judgments_store, labels as labels_store
 from storage import routing as store
 
 SNAPSHOT_LIMIT = 40  # named static features kept in each decision's snapshot (categories excluded)
+MIN_CURVE_LABELS = 10  # human-labelled items needed before the page estimates an accuracy curve
 
 
 @dataclass
 class RoutingPlan:
-    """Decisions (item_id, route, priority, is_calibration, gain, ai_verdict, ai_source, reasons,
-    features JSON) and the settings that produced them."""
+    """Decisions (item_id, external_id, route, priority, is_calibration, is_labelled, gain,
+    ai_verdict, ai_source, reasons, features JSON) and the settings that produced them.
+
+    `choice` is the ranking the learned strategy uses (a baseline name or 'error model'; the
+    strategy name for the others); `warnings` name excluded metadata columns; `features` and
+    `known` (bought classes per item, NaN unbought) feed the estimated-accuracy curve.
+    """
     decisions: pd.DataFrame
     project: Project
     judge: str
@@ -47,6 +59,21 @@ class RoutingPlan:
     n_human: int
     n_calibration: int
     seed: int
+    ai_label: str = "judge"
+    choice: str = ""
+    warnings: list[str] = field(default_factory=list)
+    features: ItemFeatures | None = None
+    known: np.ndarray | None = None
+
+    @property
+    def n_already_labelled(self) -> int:
+        """Human-routed items that humans have labelled already."""
+        return int((self.decisions["route"].eq("human") & self.decisions["is_labelled"]).sum())
+
+    @property
+    def n_newly_sent(self) -> int:
+        """Human-routed items without a human label yet: the work this routing asks for."""
+        return int((self.decisions["route"].eq("human") & ~self.decisions["is_labelled"]).sum())
 
 
 def resolve_judge(conn: duckdb.DuckDBPyConnection, project: Project, judge: str) -> int:
@@ -66,18 +93,27 @@ def project_judges(conn: duckdb.DuckDBPyConnection, project: str) -> list[str]:
 
 
 def project_labels(conn: duckdb.DuckDBPyConnection, project: str) -> pd.DataFrame:
-    """Current overall pairwise human labels: item_id, annotator_id, value."""
+    """Current overall pairwise human labels in event order: item_id, annotator_id, annotator,
+    source, value."""
     found = get_project(conn, project)
     if found.task_type != "pairwise":
-        raise AnnotateError(f"Project '{project}': routing supports pairwise projects only")
+        raise AnnotateError(f"Project '{project}': this routing is for pairwise projects; rubric projects "
+                            f"use annotate.router.rubric")
     labels = labels_store.current_label_values(storage.cursor(conn), found.id)
-    labels = labels[(labels["aspect"] == "overall") & labels["response_idx"].isna()]
-    return labels[["item_id", "annotator_id", "value"]].reset_index(drop=True)
+    labels = labels[(labels["aspect"] == "overall") & labels["response_idx"].isna()].sort_values("event_id")
+    return labels[["item_id", "annotator_id", "annotator", "source", "value"]].reset_index(drop=True)
+
+
+def reference_classes(labels: pd.DataFrame, policy: str) -> pd.Series:
+    """The human reference class per item (-1 / 0 / +1; NaN where the split policy drops it), by
+    the project-wide rule in annotate.analysis.reference."""
+    return reference_labels(labels, policy)
 
 
 def load_features(conn: duckdb.DuckDBPyConnection, project: str, judge: str, item_ids: np.ndarray | None = None,
                   embeddings: bool = False) -> ItemFeatures:
-    """Features of the project's items (or of `item_ids`) with `judge` as the primary judge."""
+    """Features of the project's items (or of `item_ids`) with `judge` as the primary judge and the
+    project's opted-in metadata columns (`router_metadata`)."""
     found = get_project(conn, project)
     judge_id = resolve_judge(conn, found, judge)
     cur = storage.cursor(conn)
@@ -90,7 +126,8 @@ def load_features(conn: duckdb.DuckDBPyConnection, project: str, judge: str, ite
         raise AnnotateError(f"Project '{project}' has no items to route")
     verdicts = combined_verdicts(judgments_store.judgments_frame(cur, found.id))
     cosine = _cosine(conn, items, responses) if embeddings else None
-    return build_features(items, responses, verdicts[verdicts["item_id"].isin(items["item_id"])], judge_id, cosine)
+    return build_features(items, responses, verdicts[verdicts["item_id"].isin(items["item_id"])], judge_id, cosine,
+                          found.config.router_metadata)
 
 
 def _cosine(conn, items: pd.DataFrame, responses: pd.DataFrame) -> np.ndarray:
@@ -99,23 +136,27 @@ def _cosine(conn, items: pd.DataFrame, responses: pd.DataFrame) -> np.ndarray:
     return response_cosine(conn, pairs[0].fillna("").tolist(), pairs[1].fillna("").tolist())
 
 
-def known_classes(labels: pd.DataFrame, item_ids: np.ndarray) -> np.ndarray:
-    """Per item (in `item_ids` order) the sign of the mean of its current labels; NaN if unlabelled."""
-    means = labels.groupby("item_id")["value"].mean()
-    return np.sign(means.reindex(item_ids).to_numpy(dtype=float))
+def known_classes(labels: pd.DataFrame, item_ids: np.ndarray, policy: str) -> np.ndarray:
+    """Per item (in `item_ids` order) its human reference class; NaN if unlabelled or dropped."""
+    return reference_classes(labels, policy).reindex(item_ids).to_numpy(dtype=float)
 
 
 def plan_routing(conn: duckdb.DuckDBPyConnection, project: str, judge: str, strategy: str, budget: Budget,
-                 seed: int = 0, embeddings: bool = False, calibration: np.ndarray | None = None) -> RoutingPlan:
+                 seed: int = 0, embeddings: bool = False, calibration: np.ndarray | None = None,
+                 ai_label: str = "judge") -> RoutingPlan:
     """Decide every item's route with the labels known now (nothing is written).
 
     Args:
         calibration: item ids of an existing calibration slice to keep (re-ranks); None draws one.
+        ai_label: 'judge' (the judge's combined verdict) or 'model' (the router's label model).
     Raises:
         BudgetError: all-human with a budget short of every item.
+        AnnotateError: an unknown strategy or AI-label mode.
     """
     found = get_project(conn, project)
     check_strategy(strategy)
+    if ai_label not in AI_LABELS:
+        raise AnnotateError(f"Unknown AI label '{ai_label}' (use {' or '.join(AI_LABELS)})")
     features = load_features(conn, project, judge, embeddings=embeddings)
     judge_id = resolve_judge(conn, found, judge)
     n = len(features)
@@ -128,68 +169,59 @@ def plan_routing(conn: duckdb.DuckDBPyConnection, project: str, judge: str, stra
     n_calibration = 0 if strategy in ("all-ai", "all-human") else budget.calibration_items(n_human)
     is_calibration = (np.isin(features.item_ids, calibration) if calibration is not None
                       else np.isin(np.arange(n), rng.choice(n, n_calibration, replace=False)))
-    known = known_classes(project_labels(conn, project), features.item_ids)
-    router = make_router(strategy, rng).fit(features, known)
-    human = ~np.isnan(known) | is_calibration
+    known = known_classes(project_labels(conn, project), features.item_ids, found.config.split_policy)
+    context = Context(known, is_calibration, n_human)
+    router = make_router(strategy, rng).fit(features, context)
+    is_labelled = ~np.isnan(known)
+    human = is_labelled | is_calibration
     human[top_k(router.gain_, ~human, max(0, n_human - human.sum()), rng)] = True
-    decisions = _decisions(features, router, human, is_calibration)
+    labels, sources = features.ai_label, list(features.ai_source)
+    if ai_label == "model":
+        model_context = Context(known, is_calibration, n_human, shared_evidence=True)
+        labels = LabelModel(rng).fit(features, model_context).labels_
+        sources = [LABEL_MODEL_SOURCE] * n
+        context.warnings.extend(w for w in model_context.warnings if w not in context.warnings)
+    decisions = _decisions(features, router, human, is_calibration, is_labelled, labels, sources)
     version = MODEL_VERSION.get(strategy, f"{strategy}-v1")
     return RoutingPlan(decisions, found, judge, judge_id, strategy, version, budget, n_human,
-                       int(is_calibration.sum()), seed)
+                       int(is_calibration.sum()), seed, ai_label, getattr(router, "choice_", strategy),
+                       list(context.warnings), features, known)
 
 
-def _decisions(features: ItemFeatures, router, human: np.ndarray, is_calibration: np.ndarray) -> pd.DataFrame:
+def _decisions(features: ItemFeatures, router, human: np.ndarray, is_calibration: np.ndarray,
+               is_labelled: np.ndarray, labels: np.ndarray, sources: list) -> pd.DataFrame:
     gain = np.asarray(router.gain_, dtype=float)
-    same = (router.labels_ == features.ai_label) | (np.isnan(router.labels_) & np.isnan(features.ai_label))
-    model = getattr(router, "model_version", "")
-    source = [s if keep else model for s, keep in zip(features.ai_source, same)]
-    names, x = _explained_matrix(features, router)
-    frame = pd.DataFrame({"item_id": features.item_ids, "route": np.where(human, "human", "ai"),
+    verdicts = [VERDICT.get(v) for v in labels]
+    external = features.external_ids if features.external_ids is not None else features.item_ids.astype(str)
+    frame = pd.DataFrame({"item_id": features.item_ids, "external_id": external,
+                          "route": np.where(human, "human", "ai"),
                           "priority": np.where(is_calibration, 2 + gain, gain), "is_calibration": is_calibration,
-                          "gain": gain, "ai_verdict": [VERDICT.get(v) for v in router.labels_],
-                          "ai_source": [None if v is None else s for v, s in
-                                        zip([VERDICT.get(v) for v in router.labels_], source)],
-                          "reasons": top_reasons(x, gain, names)})
+                          "is_labelled": is_labelled, "gain": gain, "ai_verdict": verdicts,
+                          "ai_source": [None if v is None else s for v, s in zip(verdicts, sources)],
+                          "reasons": explain(features, router, human, is_calibration, is_labelled)})
     frame["features"] = _snapshots(features, frame)
     return frame
 
 
-def _explained_matrix(features: ItemFeatures, router) -> tuple[list[str], np.ndarray]:
-    x = getattr(router, "x_", features.matrix_)
-    human = HUMAN_COLUMNS + [f"human_sibling_agrees:{name}" for name in features.judge_signs]
-    names = list(features.frame.columns) + (human if x.shape[1] > features.matrix_.shape[1] else [])
-    return names, x
-
-
-def top_reasons(x: np.ndarray, gain: np.ndarray, names: list[str], top: int = 3) -> list[str]:
-    """Why an item's gain is high: the `top` largest contributions coef_k * x_k of a ridge
-    surrogate fitted to the gains (a global linear explanation of any strategy)."""
-    if np.ptp(gain) == 0:
-        return [""] * len(gain)
-    coef = Ridge(alpha=1.0).fit(x, gain).coef_
-    contributions = x * coef
-    order = np.argsort(-contributions, axis=1)[:, :top]
-    return [", ".join(names[k] for k, c in zip(row, contributions[i, row]) if c > 0) for i, row in enumerate(order)]
-
-
 def _snapshots(features: ItemFeatures, frame: pd.DataFrame) -> list[str]:
-    named = [c for c in features.frame.columns if "=" not in c][:SNAPSHOT_LIMIT]
+    named = [c for c in features.frame.columns if "=" not in c and not c.startswith("meta:")][:SNAPSHOT_LIMIT]
     snap = features.frame[named].round(4).reset_index(drop=True)
     snap["gain"], snap["reasons"] = frame["gain"].round(4).to_numpy(), frame["reasons"].to_numpy()
     return snap.to_json(orient="records", lines=True).splitlines()
 
 
 def apply_routing(conn: duckdb.DuckDBPyConnection, project: str, judge: str, strategy: str, budget: Budget,
-                  seed: int = 0, every_n: int = DEFAULT_EVERY_N, embeddings: bool = False) -> RoutingPlan:
+                  seed: int = 0, every_n: int = DEFAULT_EVERY_N, embeddings: bool = False,
+                  ai_label: str = "judge") -> RoutingPlan:
     """Plan and write the routing of every item (one routing run); return the plan."""
-    plan = plan_routing(conn, project, judge, strategy, budget, seed, embeddings)
+    plan = plan_routing(conn, project, judge, strategy, budget, seed, embeddings, ai_label=ai_label)
     _write(conn, plan, "apply", every_n, plan.decisions, embeddings)
     return plan
 
 
 def _write(conn, plan: RoutingPlan, kind: str, every_n: int, rows: pd.DataFrame, embeddings: bool) -> int:
     settings = json.dumps({"judge": plan.judge, "budget": plan.budget.as_dict(), "seed": plan.seed,
-                           "embeddings": embeddings})
+                           "embeddings": embeddings, "ai_label": plan.ai_label})
     n_labels = store.count_current_labels(storage.cursor(conn), plan.project.id)
 
     def write(cur: duckdb.DuckDBPyConnection) -> int:
@@ -227,9 +259,8 @@ def rerank(conn: duckdb.DuckDBPyConnection, project: str) -> int:
     routes = store.current_routes(cur, found.id)
     calibration = routes.loc[routes["is_calibration"], "item_id"].to_numpy()
     plan = plan_routing(conn, project, settings["judge"], run["strategy"], Budget(**settings["budget"]),
-                        settings["seed"], settings["embeddings"], calibration)
-    labelled = set(project_labels(conn, project)["item_id"])
-    pending = plan.decisions[~plan.decisions["item_id"].isin(labelled)]
+                        settings["seed"], settings["embeddings"], calibration, settings.get("ai_label", "judge"))
+    pending = plan.decisions[~plan.decisions["is_labelled"]]
     return _write(conn, plan, "rerank", run["every_n"], pending, settings["embeddings"])
 
 
@@ -238,8 +269,9 @@ def final_ai_labels(conn: duckdb.DuckDBPyConnection, project: str) -> pd.DataFra
 
     Returns:
         item_id, external_id, judge_id, judge, verdict ('A' | 'tie' | 'B' | None when no judge
-        parsed), source (the judge that gave the verdict, or the router model's version), and
-        probs ([P(A), P(tie), P(B)] of the routing judge's combined verdict, None if unparsed).
+        parsed), source (the judge that gave the verdict, or LABEL_MODEL_SOURCE when the routing
+        asked for the router's label model), and probs ([P(A), P(tie), P(B)] of the routing
+        judge's combined verdict, None if unparsed).
     """
     found = get_project(conn, project)
     cur = storage.cursor(conn)
@@ -255,19 +287,45 @@ def final_ai_labels(conn: duckdb.DuckDBPyConnection, project: str) -> pd.DataFra
     return merged[["item_id", "external_id", "judge_id", "judge", "verdict", "source", "probs"]].reset_index(drop=True)
 
 
-def budget_curve(plan: RoutingPlan) -> pd.DataFrame:
-    """The router's own estimate of final-label accuracy against the share of items sent to humans:
-    humans assumed right, an AI item right with probability 1 - gain (meaningful when gain is a
-    probability of error: the learned strategy). Columns: budget, human_items, expected_accuracy."""
-    gain = np.sort(plan.decisions["gain"].to_numpy())[::-1]
-    n = len(gain)
-    tail = np.r_[np.cumsum(gain[::-1])[::-1], 0.0]
+def estimated_curve(plan: RoutingPlan) -> tuple[pd.DataFrame | None, str]:
+    """Estimated final-label accuracy (judge labels kept) against the share of items sent to humans,
+    in the plan's priority order, or None and the reason when there are too few human labels.
+
+    The estimate: humans are right on their items; an AI item is right with probability
+    1 - P(judge wrong), from a logistic error model fitted on the human-labelled items. The
+    reference rules: all-AI = 1 - mean P(judge wrong) over all items, all-human = 1.
+
+    Returns:
+        (frame with budget, human_items, expected_accuracy; plus attrs all_ai, n_labels) or
+        (None, why not).
+    """
+    from annotate.router.strategies import design_matrix, fit_logistic, judge_errors
+
+    known = plan.known if plan.known is not None else np.array([])
+    n_labels = int((~np.isnan(known)).sum())
+    if plan.features is None or n_labels < MIN_CURVE_LABELS:
+        return None, (f"No estimated accuracy curve: it is estimated from human labels, and this project has "
+                      f"{n_labels} labelled item(s) (at least {MIN_CURVE_LABELS} needed). Label the calibration "
+                      f"slice first.")
+    context = Context(known, plan.decisions["is_calibration"].to_numpy(), plan.n_human)
+    errors = judge_errors(plan.features, known)
+    rows = np.flatnonzero(~np.isnan(errors))
+    model = fit_logistic(design_matrix(plan.features, context)[rows], errors[rows], np.random.default_rng(0))
+    wrong = np.full(len(known), errors[rows].mean()) if model is None else \
+        model.predict_proba(design_matrix(plan.features, context))[:, -1]
+    wrong = np.where(np.isnan(known), wrong, 0.0)
+    order = np.argsort(-plan.decisions["priority"].to_numpy(), kind="stable")
+    n = len(order)
+    left = np.r_[np.cumsum(wrong[order][::-1])[::-1], 0.0]
     steps = np.unique(np.linspace(0, n, min(n, 50) + 1).astype(int))
-    return pd.DataFrame({"budget": steps / n, "human_items": steps, "expected_accuracy": 1 - tail[steps] / n})
+    curve = pd.DataFrame({"budget": steps / n, "human_items": steps, "expected_accuracy": 1 - left[steps] / n})
+    curve.attrs.update(all_ai=float(1 - np.where(np.isnan(known), wrong, errors).mean()), n_labels=n_labels)
+    return curve, f"Estimated from {n_labels} human-labelled items (an error model of the judge)."
 
 
 def routing_status(conn: duckdb.DuckDBPyConnection, project: str) -> dict:
-    """Counts of the current routing: human, ai, calibration, labelled human items, pending ones."""
+    """Counts of the current routing: items routed, to humans, to the AI, calibration items, and
+    the human items labelled already against those still waiting for a label."""
     found = get_project(conn, project)
     routes = store.current_routes(storage.cursor(conn), found.id)
     labelled = set(project_labels(conn, project)["item_id"])

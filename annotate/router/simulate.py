@@ -1,147 +1,261 @@
 """Replay routing on a project that has both human labels and judgments, and score the final labels.
 
-Protocol (issue 6): gold = the plurality class of all the item's human labels (sign of the value:
-A / tie / B; a tied plurality goes to the sign of the mean value). An item routed to humans receives
-one human label, the first annotator's (the lowest annotator id among the item's labels). Static
-strategies pick the calibration slice at random and the rest by gain. Learned strategies buy the
-calibration slice first, then buy batches of `batch_fraction` x items, refitting after each batch
-on the labels bought so far and picking the next batch by predicted gain: they only ever read the
-labels they bought. Final labels: the bought human label on human-routed items, the strategy's AI
-label elsewhere. Per strategy and budget: accuracy against gold, mean and spread over seeds, and the
-area under the budget curve (trapezoid over the budgets, divided by their range).
-'oracle' reads gold (it routes the items whose AI label is wrong first): an upper bound only.
+Protocol: gold = the reference label of each item from all its human labels
+(annotate.analysis.reference, the project's split policy; items it drops are left out). An item
+routed to humans receives one human label, the first annotator's (the lowest annotator id). Every
+strategy except all-ai / all-human buys the same-sized random calibration slice first. Static
+strategies pick the rest by gain at once; learned ones buy batches of `batch_fraction` x items,
+refitting after each batch on the labels bought so far: they only ever read labels they bought.
+
+Each run is scored three ways (MEASURES), so that routing is never confused with relabeling:
+- routing_only: the bought human label where bought, the judge's combined verdict elsewhere; the
+  router uses no human label of another item;
+- label_model: the same bought items; the router's label model (label_model.py) relabels the rest;
+- shared_evidence: routing (learned, hyper) and the label model also use the bought human labels
+  of other items that share a response.
+Per strategy and budget: mean and spread over seeds of each measure, and the area under the budget
+curve (trapezoid over the budgets, divided by their range, so in [0, 1]). A baseline that cannot
+run on these judgments (inconsistency with one order, disagreement with one judge) is skipped with
+its reason. 'oracle' reads gold (it routes the items whose judge verdict is wrong first): an upper
+bound only.
+
+Splits: `dev` and `test` are prompt-disjoint (an item's split is a hash of its prompt and context,
+DEV_SHARE of the prompts in dev), so that settings tuned on dev are reported on unseen prompts.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import duckdb
 import numpy as np
 import pandas as pd
 
+import storage
 from annotate.errors import AnnotateError
+from annotate.hashing import stable_hash
+from annotate.projects import get_project
 from annotate.router.budget import Budget
 from annotate.router.features import ItemFeatures
-from annotate.router.names import DEFAULT_STRATEGIES, LEARNED
-from annotate.router.routing import load_features, project_labels
-from annotate.router.strategies import check_strategy, make_router, top_k
+from annotate.router.label_model import choose_labels
+from annotate.router.names import DEFAULT_STRATEGIES, HEURISTICS, LEARNED, SPLITS
+from annotate.router.routing import load_features, project_labels, reference_classes
+from annotate.router.strategies import Context, check_strategy, make_router, top_k, unavailable
+from storage import items as items_store
 
+DEV_SHARE = 0.3
+MEASURES = {
+    "routing_only": "routing only: human label where bought, the judge's combined verdict elsewhere; "
+                    "no human label of another item is used",
+    "label_model": "same routing, then the router's label model (judges + features, fitted on the bought "
+                   "labels) relabels the items not sent to humans when the calibration slice shows it beats "
+                   "the judge there",
+    "shared_evidence": "routing (learned, hyper) and label model also use bought human labels of other items "
+                       "that share a response",
+}
+SPLIT_TEXT = {"all": "all items", "dev": "dev split (prompt-disjoint, used for tuning)",
+              "test": "test split (prompt-disjoint, never used for tuning)"}
 
 
 @dataclass
 class SimulationResult:
-    """runs: strategy, budget, seed, human_items, accuracy; summary: mean and std per strategy and
-    budget; auc: area under the budget curve per strategy (mean, std over seeds)."""
+    """runs: one row per strategy, budget and seed with the three MEASURES and the learned
+    strategy's final choice; summary: mean and std of each measure per strategy and budget; auc:
+    area under the budget curve per strategy and measure (mean, std over seeds)."""
     runs: pd.DataFrame
     summary: pd.DataFrame
     auc: pd.DataFrame
     n_items: int
+    split: str = "all"
+    budgets: list[float] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    measures: dict[str, str] = field(default_factory=lambda: dict(MEASURES))
+    unit: str = "accuracy of the final labels against the human reference"
 
     def as_dict(self) -> dict:
-        return {"n_items": self.n_items, "summary": self.summary.to_dict("records"),
-                "auc": self.auc.to_dict("records")}
+        choices = self.runs[self.runs["strategy"] == "learned"].groupby("budget")["choice"].value_counts()
+        return {"n_items": self.n_items, "split": self.split, "split_description": SPLIT_TEXT[self.split],
+                "unit": self.unit, "measures": self.measures, "budgets": self.budgets,
+                "auc_range": {"from": min(self.budgets, default=0.0), "to": max(self.budgets, default=0.0),
+                              "description": "area under accuracy vs budget, divided by the budget range: in [0, 1]"},
+                "summary": self.summary.to_dict("records"), "auc": self.auc.to_dict("records"),
+                "learned_choices": [{"budget": b, "choice": c, "runs": int(n)} for (b, c), n in choices.items()],
+                "skipped": self.skipped, "warnings": self.warnings}
 
 
-def human_classes(labels: pd.DataFrame) -> pd.DataFrame:
-    """Per item: gold (plurality sign of all labels) and first (sign of the first annotator's label).
+def describe(result: SimulationResult) -> str:
+    """The simulation as text: per measure, how it was obtained, then mean ± std per strategy and
+    budget and the area under the budget curve; skipped baselines, warnings, the learned choices."""
+    lines = [f"{result.n_items} items, {SPLIT_TEXT[result.split]}; {result.unit}, mean ± std over seeds."]
+    for measure, how in result.measures.items():
+        cell = (result.summary[f"{measure}_mean"].map("{:.3f}".format) + " ± "
+                + result.summary[f"{measure}_std"].map("{:.3f}".format))
+        table = result.summary.assign(cell=cell).pivot(index="strategy", columns="budget", values="cell")
+        auc = result.auc[result.auc["measure"] == measure].set_index("strategy")["mean"]
+        table["area"] = auc.reindex(table.index).map("{:.4f}".format)
+        lines += ["", f"{measure}: {how}", table.fillna("").to_string()]
+    lines.append(f"\narea: under accuracy vs budget from {min(result.budgets):g} to {max(result.budgets):g}, "
+                 f"divided by that range (in [0, 1]); all-ai and all-human are single points.")
+    lines += [f"skipped {name}: {reason}" for name, reason in result.skipped.items()]
+    lines += [f"warning: {text}" for text in result.warnings]
+    if "choice" in result.runs and (result.runs["strategy"] == "learned").any():
+        learned = result.runs[result.runs["strategy"] == "learned"]
+        for budget, group in learned.groupby("budget"):
+            counts = ", ".join(f"{c} x{n}" for c, n in group["choice"].value_counts().items())
+            lines.append(f"learned at {budget:g}: ranking in use at the end: {counts}")
+    return "\n".join(lines)
+
+
+def human_classes(labels: pd.DataFrame, policy: str = "tie") -> pd.DataFrame:
+    """Per item: gold (the reference label under `policy`) and first (the sign of the first
+    annotator's label); items the policy drops are left out.
 
     Args:
-        labels: current 'overall' labels, one row per (item, annotator): item_id, annotator_id, value.
+        labels: current 'overall' labels (routing.project_labels): item_id, annotator_id,
+            annotator, source, value.
     """
-    frame = labels.assign(sign=np.sign(labels["value"].astype(float)))
-    counts = frame.groupby(["item_id", "sign"]).size().unstack(fill_value=0)
-    mean_sign = np.sign(frame.groupby("item_id")["value"].mean()).reindex(counts.index)
-    top = counts.to_numpy() == counts.to_numpy().max(axis=1, keepdims=True)
-    single = top.sum(axis=1) == 1
-    gold = np.where(single, counts.columns.to_numpy()[top.argmax(axis=1)], mean_sign.to_numpy())
-    first = frame.sort_values(["item_id", "annotator_id"]).groupby("item_id")["sign"].first()
-    return pd.DataFrame({"gold": gold, "first": first.reindex(counts.index).to_numpy()}, index=counts.index)
+    gold = reference_classes(labels, policy).dropna()
+    votes = labels[labels["source"] != "adjudicated"] if "source" in labels else labels
+    first = np.sign(votes.sort_values(["item_id", "annotator_id"]).groupby("item_id")["value"].first())
+    frame = pd.DataFrame({"gold": gold, "first": first.reindex(gold.index)})
+    return frame[frame["first"].notna()]
 
 
-def run_strategy(features: ItemFeatures, first: np.ndarray, strategy: str, n_human: int, n_calibration: int,
-                 seed: int, batch: int, gold: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Route one budget; return (bought mask, final labels). Reads `first` only where bought."""
+def split_mask(prompt_keys: np.ndarray, split: str) -> np.ndarray:
+    """Items in `split` (all / dev / test) by a hash of each item's prompt key."""
+    if split not in SPLITS:
+        raise AnnotateError(f"Unknown split '{split}' (splits: {', '.join(SPLITS)})")
+    if split == "all":
+        return np.ones(len(prompt_keys), dtype=bool)
+    is_dev = np.array([int(stable_hash("router-split\x00" + k), 16) / 16 ** 16 < DEV_SHARE for k in prompt_keys])
+    return is_dev if split == "dev" else ~is_dev
+
+
+def route_once(features: ItemFeatures, first: np.ndarray, strategy: str, n_human: int, n_calibration: int,
+               seed: int, batch: int, gold: np.ndarray | None = None,
+               shared_evidence: bool = False) -> tuple[np.ndarray, Context, str, np.ndarray]:
+    """Route one budget; return (bought mask, the context with the bought labels, the learned
+    strategy's final ranking or the strategy name, the final gain). Reads `first` only where bought."""
     rng = np.random.default_rng(seed)
     n = len(features)
     bought = np.zeros(n, dtype=bool)
     bought[rng.choice(n, n_calibration, replace=False)] = True
     known = np.full(n, np.nan)
     known[bought] = first[bought]
+    context = Context(known, bought.copy(), n_human, shared_evidence)
     if strategy == "oracle":
         gain = (features.ai_label != gold).astype(float)
         bought[top_k(gain, ~bought, n_human - n_calibration, rng)] = True
-        labels = features.ai_label
-    else:
-        router = make_router(strategy, rng).fit(features, known)
-        step = max(1, batch) if strategy in LEARNED else n
-        while bought.sum() < n_human:
-            chosen = top_k(router.gain_, ~bought, min(step, n_human - bought.sum()), rng)
-            bought[chosen] = True
-            known[chosen] = first[chosen]
-            if strategy in LEARNED:
-                router.fit(features, known)
-        labels = router.labels_
-    known[bought] = first[bought]
-    final = np.where(bought, known, labels)
-    return bought, final
+        known[bought] = first[bought]
+        return bought, context, strategy, gain
+    router = make_router(strategy, rng).fit(features, context)
+    step = max(1, batch) if strategy in LEARNED else n
+    while bought.sum() < n_human:
+        chosen = top_k(router.gain_, ~bought, min(step, n_human - bought.sum()), rng)
+        bought[chosen] = True
+        known[chosen] = first[chosen]
+        if strategy in LEARNED and bought.sum() < n_human:
+            router.fit(features, context)
+    return bought, context, getattr(router, "choice_", strategy), router.gain_
+
+
+def relabel(features: ItemFeatures, bought: np.ndarray, context: Context, gain: np.ndarray, seed: int) -> np.ndarray:
+    """Final labels with the label model on the items not bought, when the calibration slice
+    shows it beats the judge (label_model.choose_labels); bought items keep the human label."""
+    if bought.all() or not bought.any():
+        return np.where(bought, context.known, features.ai_label)
+    labels, _, _ = choose_labels(features, context, gain, seed)
+    return np.where(bought, context.known, labels)
+
+
+def _score(features, first, gold, strategy, fraction, seed, batch, calibration_fraction) -> tuple[dict, list[str]]:
+    budget = Budget(fraction=fraction, calibration_fraction=calibration_fraction)
+    n_human = budget.human_items(len(features))
+    n_calibration = 0 if strategy in ("all-ai", "all-human") else budget.calibration_items(n_human)
+    bought, context, choice, gain = route_once(features, first, strategy, n_human, n_calibration, seed, batch, gold)
+    routing_only = np.where(bought, context.known, features.ai_label)
+    with_model = relabel(features, bought, context, gain, seed)
+    shared_context = Context(context.known.copy(), context.calibration, n_human, True)
+    if strategy in LEARNED:
+        bought, shared_context, _, gain = route_once(features, first, strategy, n_human, n_calibration, seed,
+                                                     batch, gold, shared_evidence=True)
+    with_shared = relabel(features, bought, shared_context, gain, seed)
+    row = {"strategy": strategy, "budget": fraction, "seed": seed, "human_items": int(bought.sum()),
+           "routing_only": float(np.mean(routing_only == gold)), "label_model": float(np.mean(with_model == gold)),
+           "shared_evidence": float(np.mean(with_shared == gold)), "choice": choice}
+    return row, context.warnings + shared_context.warnings
 
 
 def simulate_features(features: ItemFeatures, gold: np.ndarray, first: np.ndarray, budgets: list[float],
                       seeds: int = 5, strategies: tuple[str, ...] = DEFAULT_STRATEGIES,
-                      batch_fraction: float = 0.05, calibration_fraction: float = 0.1) -> SimulationResult:
+                      batch_fraction: float = 0.05, calibration_fraction: float = 0.1,
+                      split: str = "all") -> SimulationResult:
     """Run every strategy at every budget (a share of the items) for seeds 0..seeds-1."""
     for name in strategies:
         if name != "oracle":
             check_strategy(name)
-    n = len(features)
-    batch = round(batch_fraction * n)
-    rows = []
+    batch = round(batch_fraction * len(features))
+    rows, skipped, warnings = [], {}, []
     for strategy in strategies:
-        points = {"all-ai": [0.0], "all-human": [1.0]}.get(strategy, budgets)
-        for fraction in points:
-            budget = Budget(fraction=fraction, calibration_fraction=calibration_fraction)
-            n_human = budget.human_items(n)
-            n_calibration = 0 if strategy in ("all-ai", "all-human") else budget.calibration_items(n_human)
+        reason = unavailable(strategy, features) if strategy in HEURISTICS else None
+        if reason:
+            skipped[strategy] = reason
+            continue
+        for fraction in {"all-ai": [0.0], "all-human": [1.0]}.get(strategy, budgets):
             for seed in range(seeds):
-                bought, final = run_strategy(features, first, strategy, n_human, n_calibration, seed, batch, gold)
-                rows.append({"strategy": strategy, "budget": fraction, "seed": seed,
-                             "human_items": int(bought.sum()), "accuracy": float(np.mean(final == gold))})
+                row, notes = _score(features, first, gold, strategy, fraction, seed, batch, calibration_fraction)
+                rows.append(row)
+                warnings.extend(n for n in notes if n not in warnings)
     runs = pd.DataFrame(rows)
-    return SimulationResult(runs, _summary(runs), _auc(runs), n)
+    return SimulationResult(runs, _summary(runs), _auc(runs), len(features), split, sorted(budgets), skipped, warnings)
 
 
 def _summary(runs: pd.DataFrame) -> pd.DataFrame:
-    grouped = runs.groupby(["strategy", "budget"], sort=False)["accuracy"]
-    return grouped.agg(mean="mean", std="std", seeds="size").reset_index().fillna({"std": 0.0})
+    grouped = runs.groupby(["strategy", "budget"], sort=False)
+    out = grouped.size().rename("seeds").reset_index()
+    for measure in MEASURES:
+        stats = grouped[measure].agg(["mean", "std"]).fillna(0.0).reset_index(drop=True)
+        out[f"{measure}_mean"], out[f"{measure}_std"] = stats["mean"].to_numpy(), stats["std"].to_numpy()
+    return out
 
 
 def _auc(runs: pd.DataFrame) -> pd.DataFrame:
-    """Normalised trapezoid area of accuracy over budget, per strategy and seed, then mean and std."""
-    def area(group: pd.DataFrame) -> float:
+    """Normalised trapezoid area of accuracy over budget, per strategy, measure and seed; then
+    mean and std over seeds."""
+    def area(group: pd.DataFrame, measure: str) -> float:
         group = group.sort_values("budget")
-        x, y = group["budget"].to_numpy(), group["accuracy"].to_numpy()
+        x, y = group["budget"].to_numpy(), group[measure].to_numpy()
         return float(y[0]) if len(x) < 2 else float(np.trapezoid(y, x) / (x[-1] - x[0]))
-    per_seed = runs.groupby(["strategy", "seed"], sort=False)[["budget", "accuracy"]].apply(area)
-    per_seed = per_seed.rename("auc").reset_index()
-    grouped = per_seed.groupby("strategy", sort=False)["auc"]
-    return grouped.agg(mean="mean", std="std").reset_index().fillna({"std": 0.0})
+    frames = []
+    for measure in MEASURES:
+        per_seed = runs.groupby(["strategy", "seed"], sort=False)[["budget", measure]].apply(area, measure)
+        stats = per_seed.rename("auc").reset_index().groupby("strategy", sort=False)["auc"]
+        frames.append(stats.agg(mean="mean", std="std").reset_index().fillna({"std": 0.0}).assign(measure=measure))
+    return pd.concat(frames, ignore_index=True)[["strategy", "measure", "mean", "std"]]
 
 
 def simulate(conn: duckdb.DuckDBPyConnection, project: str, judge: str, budgets: list[float], seeds: int = 5,
              strategies: tuple[str, ...] = DEFAULT_STRATEGIES, batch_fraction: float = 0.05,
-             embeddings: bool = False) -> SimulationResult:
+             embeddings: bool = False, split: str = "all") -> SimulationResult:
     """Simulate routing on `project` with `judge` as the primary judge (see the module docstring).
 
     Raises:
-        AnnotateError: the project has no items with both human labels and judgments.
+        AnnotateError: bad budgets or split, or no items with both human labels and judgments.
     """
     if not budgets or any(not 0 <= b <= 1 for b in budgets):
         raise AnnotateError(f"Simulation budgets must be shares of the items in [0, 1], got {budgets}")
+    found = get_project(conn, project)
     labels = project_labels(conn, project)
     if labels.empty:
         raise AnnotateError(f"Project '{project}' has no human labels to simulate routing against")
-    classes = human_classes(labels)
-    features = load_features(conn, project, judge, item_ids=classes.index.to_numpy(), embeddings=embeddings)
+    classes = human_classes(labels, found.config.split_policy)
+    items = items_store.items_frame(storage.cursor(conn), found.id)
+    items = items[items["item_id"].isin(classes.index)]
+    keys = (items["prompt"].astype(str) + "\x00" + items["context"].fillna("").astype(str)).to_numpy()
+    chosen = items.loc[split_mask(keys, split), "item_id"].to_numpy()
+    if len(chosen) == 0:
+        raise AnnotateError(f"Project '{project}' has no labelled items in the {split} split")
+    features = load_features(conn, project, judge, item_ids=chosen, embeddings=embeddings)
     classes = classes.reindex(features.item_ids)
     return simulate_features(features, classes["gold"].to_numpy(), classes["first"].to_numpy(), sorted(budgets),
-                             seeds, strategies, batch_fraction)
+                             seeds, strategies, batch_fraction, split=split)

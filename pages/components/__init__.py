@@ -1,0 +1,1 @@
+"""Custom Streamlit components of the app (static assets, no npm build)."""

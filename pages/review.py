@@ -1,0 +1,96 @@
+"""Researcher: the review queue (flags, skips, splits, judge disagreements) and one item in full,
+with the three actions: resolve with a note, re-queue for more labels, adjudicate a final label."""
+import streamlit as st
+
+from annotate.errors import AnnotateError
+from annotate.labeling import review
+from pages import session
+
+user = session.require_role("researcher")
+conn = session.get_conn()
+project = session.require_project(conn)
+st.header(f"Review: {project.name}")
+
+left, middle, right = st.columns([2, 1, 1])
+reasons = left.multiselect("Reasons", list(review.REASONS), format_func=review.REASONS.get, placeholder="All reasons")
+status = middle.radio("Status", review.STATUSES, horizontal=True,
+                      format_func={"open": "Open", "closed": "Closed", "all": "All"}.get)
+people = right.text_input("Annotator", placeholder="Any annotator")
+try:
+    queue = review.review_queue(conn, project.name, reasons=tuple(reasons), status=status, annotator=people or None)
+except AnnotateError as exc:
+    st.error(str(exc))
+    st.stop()
+
+for column, row in zip(st.columns(len(queue.counts)), queue.counts.itertuples()):
+    column.metric(row.label, f"{row.open} open")
+    column.caption(f"{row.closed} closed, {row.total} in all")
+low = queue.annotators[queue.annotators["is_low"]]
+if len(low):
+    st.warning("Low agreement with the other annotators: " + ", ".join(
+        f"{r.annotator} ({r.agreement:.0%} of {r.compared} items)" for r in low.itertuples()))
+st.dataframe(queue.items.drop(columns="item_id"), hide_index=True, width="stretch", column_config={
+    "id": "Item", "reasons": "Why", "status": "Status", "human_labels": "Human labels",
+    "human_majority": "Human majority", "judges": "Judges (both orders combined)", "adjudicated": "Adjudicated",
+    "flags": "Flag comments", "skips": "Skip reasons", "waiting_for": "Labels still wanted"})
+if queue.items.empty:
+    st.info("Nothing to review with these filters.")
+    st.stop()
+
+chosen = st.selectbox("Open item", queue.items["id"].tolist())
+item = review.review_item(conn, project.name, chosen)
+st.subheader(f"Item {chosen}")
+st.markdown(f"**Prompt**\n\n{item.item['prompt']}")
+if item.item["context"]:
+    st.markdown(f"**Context**\n\n{item.item['context']}")
+for column, response in zip(st.columns(len(item.item["responses"])), item.item["responses"]):
+    column.markdown(f"**Response {response['letter']}** ({response['model'] or 'model not recorded'})")
+    column.container(border=True).markdown(response["text"])
+st.markdown("**Labels, skips and flags**")
+st.dataframe(review.events_table(item), hide_index=True, width="stretch")
+st.markdown("**Judges' verdicts in both orders**")
+if item.judgments.empty:
+    st.caption("No judge has judged this item.")
+else:
+    st.dataframe(review.judgments_table(item), hide_index=True, width="stretch")
+    for row in item.combined.itertuples():
+        st.caption(f"{row.judge}: {row.verdict} combined" + (" (changes its verdict when A and B are swapped)"
+                                                             if row.is_inconsistent else ""))
+
+
+def act(action, *args, **kwargs) -> None:
+    """Run one review action; show its error, or confirm and reload the queue."""
+    try:
+        action(conn, project.name, chosen, user["name"], *args, **kwargs)
+    except AnnotateError as exc:
+        st.error(str(exc))
+        return
+    st.toast(f"Item {chosen}: done")
+    st.rerun()
+
+
+resolve_tab, requeue_tab, adjudicate_tab = st.tabs(["Resolve", "Re-queue", "Adjudicate"])
+with resolve_tab.form("resolve"):
+    note = st.text_area("Note", placeholder="What was done about the flag, skip or disagreement")
+    if st.form_submit_button("Resolve"):
+        act(review.resolve_item, note)
+with requeue_tab.form("requeue"):
+    more = st.number_input("More human labels", 1, 20, 1)
+    if st.form_submit_button("Re-queue"):
+        act(review.requeue_item, int(more))
+with adjudicate_tab.form("adjudicate"):
+    models = {r["letter"]: r["model"] or "model not recorded" for r in item.item["responses"]}
+    if project.task_type == "pairwise":
+        scale = {p.value: p.label for p in project.config.scale}
+        named = {v: label.replace("A ", f"A ({models['A']}) ", 1).replace("B ", f"B ({models['B']}) ", 1)
+                 for v, label in scale.items()}
+        values = {aspect: st.radio(f"Final label: {aspect}", list(scale), format_func=named.get, horizontal=True)
+                  for aspect in project.config.aspect_names}
+        both_bad = st.checkbox("Both responses are bad")
+    else:
+        values = {i: {c.name: st.select_slider(f"Response {i + 1}: {c.name}", list(c.scores))
+                      for c in project.config.criteria} for i in range(len(item.item["responses"]))}
+        both_bad = False
+    why = st.text_input("Why (kept with the label)")
+    if st.form_submit_button("Save final label", type="primary"):
+        act(review.adjudicate_item, values, both_bad=both_bad, note=why)

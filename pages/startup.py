@@ -1,0 +1,49 @@
+"""What the app does once per server before serving anyone: open the database, or refuse to run.
+
+A damaged database file, a file another process holds, or a full disk must not give visitors a
+Python traceback with server paths while `/_stcore/health` keeps answering "ok". So the first run
+of app.py (`require_database`, called first in its main) opens the database; when that fails it
+prints one line naming the cause and what to do in the server's terminal, shows visitors a short
+notice without details, and stops the Streamlit server, so that the health endpoint stops
+answering "ok" and a supervisor sees the exit. `python -m annotate serve` makes the same check
+before it starts Streamlit at all (nothing listens on the port when the database is unusable).
+
+When the database opens, judge runs left 'queued' or 'running' by a server that stopped are marked
+'interrupted' (they can be resumed on the Judges page).
+"""
+from __future__ import annotations
+
+import sys
+
+import streamlit as st
+from streamlit import runtime
+
+import storage
+from annotate.judges import mark_interrupted_runs
+from pages import session
+
+VISITOR_NOTICE = ("The app cannot open its database, so it has stopped. Whoever runs the server finds the "
+                  "reason and what to do in the server's terminal.")
+
+
+@st.cache_resource(show_spinner=False)
+def _open_once(path: str) -> int:
+    """Open the server's connection (session.get_conn, cached) and mark interrupted runs; once per
+    server and database file. Returns the number of runs marked."""
+    marked = mark_interrupted_runs(session.get_conn())
+    if marked:
+        print(f"annotate: marked {marked} judge run(s) left running by a stopped server as interrupted; "
+              f"resume them on the Judges page", file=sys.stderr, flush=True)
+    return marked
+
+
+def require_database() -> None:
+    """Open the database or stop the server with a one-line reason (see the module docstring)."""
+    try:
+        _open_once(session.db_path())
+    except storage.StoreError as exc:
+        print(f"annotate: {exc}", file=sys.stderr, flush=True)
+        st.error(VISITOR_NOTICE, icon=":material/error:")
+        if runtime.exists():
+            runtime.get_instance().stop()
+        st.stop()

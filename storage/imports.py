@@ -1,0 +1,68 @@
+"""SQL of imports: raters from files, imported label events (with their own time), external
+judges named per project, and what a project already holds (so a second import adds only what
+is new). Called inside the import's one write transaction."""
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from storage.labels import EVENT_FIELDS
+
+
+def rater_kinds(cur: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, str]:
+    """{name: kind} of the annotators among `names` that exist."""
+    rows = cur.execute("SELECT name, kind FROM annotators WHERE list_contains(?, name)", [names]).fetchall()
+    return dict(rows)
+
+
+def ensure_raters(cur: duckdb.DuckDBPyConnection, names: list[str], kind: str) -> dict[str, int]:
+    """Ids of the raters `names` of `kind` ('imported' or 'gold'), creating missing ones inactive
+    and without a token (they never log in). The caller checks `rater_kinds` first."""
+    rows = cur.execute("SELECT name, id FROM annotators WHERE list_contains(?, name) AND kind = ?",
+                       [names, kind]).fetchall()
+    ids = {name: int(i) for name, i in rows}
+    for name in names:
+        if name not in ids:
+            ids[name] = int(cur.execute("""INSERT INTO annotators (name, role, token_hash, is_active, kind)
+                                           VALUES (?, 'annotator', NULL, false, ?) RETURNING id""",
+                                        [name, kind]).fetchone()[0])
+    return ids
+
+
+def item_ids(cur: duckdb.DuckDBPyConnection, project_id: int, external_ids: pd.Series) -> pd.DataFrame:
+    """external_id, item_id, n_responses of the given external ids that the project has."""
+    wanted = pd.DataFrame({"external_id": pd.Series(external_ids, dtype="string").drop_duplicates()})
+    return cur.execute("""
+        SELECT i.external_id, i.id AS item_id, (SELECT count(*) FROM responses r WHERE r.item_id = i.id) AS n_responses
+        FROM items i JOIN wanted w USING (external_id) WHERE i.project_id = ?""", [project_id]).df()
+
+
+def labelled_pairs(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
+    """(item_id, annotator_id) pairs that already have a label event in the project."""
+    return cur.execute("""SELECT DISTINCT item_id, annotator_id FROM label_events
+                          WHERE project_id = ? AND kind = 'label'""", [project_id]).df()
+
+
+def insert_imported_label_events(cur: duckdb.DuckDBPyConnection, events: pd.DataFrame,
+                                 values: pd.DataFrame) -> int:
+    """Bulk-insert imported label events; `created_at` (optional, UTC) keeps the time the file
+    gives, else now. events: key, EVENT_FIELDS (missing ones null), created_at; values: key,
+    aspect, response_idx, value."""
+    if events.empty:
+        return 0
+    events = events.copy()
+    for name in [*EVENT_FIELDS, "created_at"]:
+        if name not in events:
+            events[name] = None
+    new_events = events[["key", *EVENT_FIELDS, "created_at"]]
+    new_values = values[["key", "aspect", "response_idx", "value"]]
+    cur.execute(f"""
+        INSERT INTO label_events ({', '.join(EVENT_FIELDS)}, created_at, values_list)
+        SELECT {', '.join('e.' + f for f in EVENT_FIELDS)}, coalesce(e.created_at::TIMESTAMP, current_timestamp),
+               v.values_list
+        FROM new_events e LEFT JOIN (
+            SELECT key, list({{'aspect': aspect, 'response_idx': response_idx::SMALLINT, 'value': value::DOUBLE}}
+                             ORDER BY aspect, response_idx) AS values_list
+            FROM new_values GROUP BY key) v USING (key)
+        ORDER BY e.key""")
+    return len(events)
