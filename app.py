@@ -62,8 +62,9 @@ def login() -> dict | None:
     return session.current_user() or session.resume_from_cookie()
 
 
-def login_form() -> None:
-    """The token form: the token travels in the form's message to the server, never in a URL."""
+def login_page() -> None:
+    """The only page for someone not logged in: the token form. The token travels in the form's
+    message to the server, never in a URL."""
     st.title("Annotate")
     if reason := st.session_state.pop(session.ENDED, None):
         st.error(reason)
@@ -78,6 +79,7 @@ def login_form() -> None:
             st.error(str(exc))
         else:
             st.rerun()
+    session.run_browser_actions()
 
 
 def sidebar(user: dict) -> None:
@@ -94,9 +96,9 @@ def main() -> None:
     prepare_database(session.db_path(), session.app_url())
     user = login()
     if user is None:
-        login_form()
-        session.run_browser_actions()
-        st.stop()
+        # Through st.navigation too, so that Streamlit never lists the files in pages/ instead.
+        st.navigation([st.Page(login_page, title="Log in", default=True)], position="hidden").run()
+        return
     pages = {"Annotate": ANNOTATOR_PAGES}
     if session.has_role(user, "researcher"):
         pages["Research"] = RESEARCHER_PAGES

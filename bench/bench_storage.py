@@ -80,7 +80,7 @@ def main() -> None:
             size = (folder / f"items-{n_items}.jsonl").stat().st_size / 2**20
             rows.append((f"import {n_items:,} items ({size:,.0f} MiB JSONL), own process",
                          f"{seconds:.2f} s, {peak:,.0f} MiB", target))
-    write_items(folder / "items.jsonl", args.items)
+    write_items(folder / "items.jsonl", max(args.items, args.writes, 1000))
     conn = storage.connect(folder / "bench.duckdb")
     import_items(conn, "bench", folder / "items.jsonl")
     project = get_project(conn, "bench")

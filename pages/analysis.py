@@ -71,18 +71,20 @@ except AnnotateError as exc:
 tab_names = ["Overview", "Judges vs humans", "Raters", "Annotators"] + (["Bias", "Rankings"] if is_pairwise else [])
 tabs = dict(zip(tab_names, st.tabs(tab_names)))
 with tabs["Overview"]:
-    overview = pd.DataFrame([{"Measure": k.replace("_", " ").capitalize(), "Value": str(v)}
-                             for k, v in result.overview.items()])
-    st.dataframe(overview, hide_index=True)
+    overview = charts.overview_table(result.overview)
+    st.dataframe(overview, hide_index=True, height=35 * (len(overview) + 1) + 3)
     reference = getattr(result, "reference", None) or {}
     if reference.get("statement"):
-        st.caption(f"Reference label: {reference['statement']} Items adjudicated by a researcher: "
+        st.caption(f"Reference label: {reference['statement'].rstrip('.')}. Items adjudicated by a researcher: "
                    f"{reference.get('items_adjudicated', 0)}; gold raters: "
                    f"{', '.join(reference.get('gold_raters', [])) or 'none'}.")
     st.caption("Agreement between humans (MT-Bench: all pairs of distinct humans) and Fleiss' kappa over "
                "humans (Fleiss 1971):")
-    st.dataframe(pd.DataFrame([{"Measure": "Agreement between humans", **result.human_agreement},
-                               {"Measure": "Fleiss' kappa", **result.fleiss}]).round(3), hide_index=True)
+    charts.show_table(pd.DataFrame([
+        {"measure": "Agreement between humans", "value": result.human_agreement.get("agreement"),
+         "pairs_or_items": result.human_agreement.get("n_pairs"), "reason": result.human_agreement.get("reason")},
+        {"measure": "Fleiss' kappa", "value": result.fleiss.get("kappa"), "pairs_or_items": result.fleiss.get("n_items"),
+         "reason": result.fleiss.get("reason")}]).astype({"value": float}))
 with tabs["Judges vs humans"]:
     if is_pairwise and (result.judges["kind"] == "judge").any():
         metric = st.radio("Measure", ["majority_agreement", "majority_kappa", "pairwise_agreement"],

@@ -70,7 +70,62 @@ MEASURES = {
                                        "(Chiang et al. 2024, Chatbot Arena, arXiv 2403.04132)."),
     "tau": ("Kendall's tau with the humans' ranking", "Rank correlation of the model rankings (Kendall 1938)."),
     "win_rate": ("Win rate", "Share of comparisons won, ties counting half."),
+    "reference": ("Compared with", "The reference label: the human majority (split votes under the project's "
+                                   "policy; an adjudicated label wins), a gold rater, or the other humans."),
+    "majority_n_parsed": ("Items compared (parsed only)", "Items with a reference where the judge's reply parsed."),
+    "majority_agreement_parsed": ("Agreement, parsed replies only", "Agreement with the reference over the items "
+                                                                    "whose judge reply parsed (unparsed left out)."),
+    "coverage": ("Coverage", "Share of the items whose judge reply parsed."),
+    "split_policy": ("Split votes", "How an item without a strict human majority gets its reference."),
+    "n_units": ("Units", "Items (or responses) with at least two human labels."),
+    "n_values": ("Labels", "Human labels over those units."),
+    "judge": ("Judge", ""), "judge_verdict": ("Judge's verdict", ""), "human_majority": ("Human majority", ""),
+    "count": ("Items", ""), "n_items": ("Items judged in both orders", ""),
+    "consistent": ("Same verdict in both orders", "Share of items where the verdict survives swapping A and B "
+                                                  "(Zheng et al. 2023, MT-Bench, section 3.3)."),
+    "biased_first": ("Prefers whichever is shown first", "Share of items where the judge picks the first "
+                                                         "response in both orders."),
+    "biased_second": ("Prefers whichever is shown second", "Share of items where the judge picks the second "
+                                                           "response in both orders."),
+    "other": ("Other changes", "Share of items with another change of verdict (e.g. to a tie)."),
+    "n_pairs_long_diff": ("Pairs with a length gap > 30 characters", ""),
+    "n_ties": ("Ties", ""), "n_preferences": ("Decided preferences", ""),
+    "annotator": ("Annotator", ""), "n_labels": ("Labels", ""), "left": ("Chose left", ""), "right": ("Chose right", ""),
+    "rank": ("Rank", ""), "games": ("Comparisons", ""), "converged": ("Converged", "Whether the Bradley-Terry "
+                                                                                  "fit converged."),
+    "iterations": ("Iterations", ""), "kendall_tau": ("Kendall's tau with the humans' ranking",
+                                                      "Rank correlation of the model rankings (Kendall 1938)."),
+    "n_models": ("Models", ""), "opponent": ("Opponent", ""),
+    "measure": ("Measure", ""), "over": ("Over", "all items: an unparsed reply counts as wrong; parsed items: "
+                                                 "unparsed replies left out."),
+    "value": ("Value", ""), "lo": ("95% low", "Percentile bootstrap over items."), "hi": ("95% high", ""),
+    "n_total": ("Items", ""), "n_parsed": ("Parsed", ""), "definition": ("Definition", ""),
+    "order": ("Order shown", "AB: A first; BA: B first."), "judgments": ("Judgments", ""),
+    "parsed": ("Parsed", ""), "unparsed": ("Unparsed", ""), "out_of_range": ("Scores off the scale", ""),
+    "items": ("Items", ""), "items_parsed": ("Items parsed", ""),
 }
+OVERVIEW = {"items": "Items", "units": "Responses (rubric units)", "human_labels": "Human labels",
+            "annotators": "Annotators", "items_labeled": "Items with a human label",
+            "items_with_2_labels": "Items with two or more human labels",
+            "units_with_2_labels": "Responses with two or more human scores",
+            "items_at_overlap": "Items with the wanted number of labels (k)", "overlap": "Labels wanted per item (k)",
+            "items_without_majority": "Items where the humans split", "split_policy": "Split votes",
+            "items_with_reference": "Items with a reference label", "units_with_reference": "Responses with a reference",
+            "items_adjudicated": "Items adjudicated by a researcher", "gold_raters": "Gold raters",
+            "items_with_gold": "Items with a gold label", "judges": "AI judges", "judge_verdicts": "Verdicts per judge",
+            "rubric_reference": "Reference score", "judge_scores_out_of_range": "Judge scores off the scale"}
+
+
+def overview_table(overview: dict) -> pd.DataFrame:
+    """The report's overview as Measure / Value rows in words (lists and per-judge counts spelled out)."""
+    def text(value) -> str:
+        if isinstance(value, dict):
+            return ", ".join(f"{k}: {v}" for k, v in value.items()) or "none"
+        if isinstance(value, (list, tuple)):
+            return ", ".join(map(str, value)) or "none"
+        return str(value)
+    return pd.DataFrame([{"Measure": OVERVIEW.get(k, k.replace("_", " ").capitalize()), "Value": text(v)}
+                         for k, v in overview.items()])
 
 
 def fit_width(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
@@ -99,8 +154,10 @@ def show_table(frame: pd.DataFrame) -> None:
         else:
             config[column] = st.column_config.Column(title, help=help_text or None)
     text = frame.select_dtypes(include="object").columns
-    st.dataframe(frame.assign(**{c: frame[c].fillna("") for c in text}), hide_index=True, column_config=config,
-                 width="stretch")
+    shown = frame.assign(**{c: frame[c].fillna("") for c in text})
+    if "measure" in text:  # measure names as words ('accuracy_first' -> 'accuracy first')
+        shown["measure"] = shown["measure"].astype(str).str.replace("_", " ")
+    st.dataframe(shown, hide_index=True, column_config=config, width="stretch")
 
 
 def forest_chart(judges: pd.DataFrame, metric: str) -> alt.Chart:
@@ -139,7 +196,8 @@ def confusion_chart(confusion: pd.DataFrame) -> alt.Chart:
     """Judge verdict x human majority counts, one heatmap per judge."""
     order = ["A", "tie", "B"]
     top = max(int(confusion["count"].max()), 1)
-    base = alt.Chart(confusion).encode(x=alt.X("human_majority:N", sort=order, title="Human majority"),
+    base = alt.Chart(confusion).encode(x=alt.X("human_majority:N", sort=order, title="Human majority",
+                                               axis=alt.Axis(labelAngle=0)),
                                        y=alt.Y("judge_verdict:N", sort=order, title="Judge's verdict"))
     cells = base.mark_rect().encode(color=alt.Color("count:Q", scale=alt.Scale(scheme="blues"), title="Items"),
                                     tooltip=[alt.Tooltip("judge", title="Judge"),

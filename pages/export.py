@@ -6,6 +6,7 @@ keeps explicit --exclude-ties / --exclude-both-bad flags.
 """
 from datetime import datetime, time, timedelta
 
+import pandas as pd
 import streamlit as st
 
 from annotate.data import aggregate, export
@@ -62,9 +63,12 @@ except AnnotateError as exc:
     st.stop()
 
 st.subheader("Counts after each filter")
-st.dataframe(export.counts_table(result), hide_index=True,
+counts = export.counts_table(result)
+counts["removed"] = counts["removed"].map(lambda n: "" if pd.isna(n) else str(n))  # blank for non-filter steps
+st.dataframe(counts, hide_index=True,
              column_config={"step": "Step", "rows": "Rows left", "removed": "Rows removed by this filter"})
-st.subheader(f"Preview (first 20 of {len(result.rows)} rows)")
+st.subheader(f"Preview (first 20 of {len(result.rows)} rows)" if len(result.rows) > 20
+             else f"Preview ({len(result.rows)} rows)")
 st.dataframe(result.rows.head(20), hide_index=True, width="stretch")
 st.download_button(f"Download {kind}.{file_format}", export.export_bytes(conn, result, file_format),
                    file_name=f"{project.name}-{kind}.{file_format}", type="primary", icon=":material/download:")

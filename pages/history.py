@@ -14,7 +14,6 @@ def open_edit(event_id: int) -> None:
     """Reopen a label on the Label page (a callback: the session is checked first)."""
     if session.has_role(session.current_user(), "annotator"):
         st.session_state[session.EDITING] = event_id
-        st.session_state.pop(session.MODE, None)
 
 
 user = session.require_role("annotator")

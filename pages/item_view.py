@@ -17,11 +17,8 @@ SIDES = ("A", "B")
 
 
 def show_prompt(item: Assignment, images: ImagePolicy) -> None:
-    with st.container(border=True):
-        st.caption("Prompt")
-        if item.context:
-            st.markdown(item_markdown(item.context, images))
-        st.markdown(item_markdown(item.prompt, images))
+    context = f"{item_markdown(item.context, images)}\n\n" if item.context else ""
+    st.container(border=True).markdown(f":gray[Prompt]\n\n{context}{item_markdown(item.prompt, images)}")
 
 
 def show_pairwise(item: Assignment, images: ImagePolicy, diff_on: bool) -> None:
@@ -33,9 +30,7 @@ def show_pairwise(item: Assignment, images: ImagePolicy, diff_on: bool) -> None:
         if highlight.note:
             st.caption(highlight.note)
     for column, side, text in zip(st.columns(2, gap="medium"), SIDES, texts):
-        with column.container(border=True):
-            st.markdown(f"**Response {side}**")
-            st.markdown(text)
+        column.container(border=True).markdown(f"**Response {side}**\n\n{text}")  # one element: less to redraw
 
 
 def show_rubric(item: Assignment, images: ImagePolicy) -> None:

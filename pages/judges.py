@@ -31,25 +31,28 @@ def register_form() -> None:
     templates = template_names()
     default_template = DEFAULT_TEMPLATES[project.task_type]
     with st.form("register_judge"):
-        left, right = st.columns(2)
+        left, right = st.columns(2)  # one row of columns per pair, so that a phone stacks them in order
         name = left.text_input("Name", placeholder="e.g. qwen-judge-v1")
         backend = right.selectbox("Backend", BACKENDS, format_func=summary.BACKEND_WORDS.get,
                                   help="Local LLM: a model folder or hub id on the server; reward model: a sequence "
                                        "classifier; endpoint: an OpenAI-compatible server the operator allows")
+        left, right = st.columns(2)
         model = left.text_input("Model", help="A folder or hub id on the server, or the endpoint's model name")
         template = right.selectbox("Prompt template", templates, index=templates.index(default_template),
                                    help="Shipped templates and the operator's own; the operator adds new ones")
+        left, right = st.columns(2)
         endpoint = left.selectbox("Endpoint (endpoint judges)", endpoints, index=None,
                                   placeholder="Choose an endpoint" if endpoints else "No endpoints allowed yet",
                                   help="The endpoints the operator allows; each has its own API key on the server")
         mode = right.selectbox("Verdict from (local LLM)", ["auto", "logits", "generate"])
-        tie_band = left.number_input("Tie band (reward model)", min_value=0.0, value=0.0, step=0.1)
+        tie_band = st.columns(2)[0].number_input("Tie band (reward model)", min_value=0.0, value=0.0, step=0.1)
         if not endpoints:
             st.caption("Endpoint judges need an endpoint from the operator's list (see SECURITY.md, AI judges).")
         if st.form_submit_button("Register", type="primary"):
             try:
                 config = judges.parse_judge_config({"name": name, "backend": backend, "model": model,
-                                                    "template": template, "endpoint": endpoint, "mode": mode,
+                                                    "template": template, "mode": mode,
+                                                    "endpoint": endpoint if backend == "openai" else None,
                                                     "tie_band": tie_band})
                 judge_id, _ = judges.register_judge(conn, config, project.task_type)
                 st.success(f"Judge '{config.name}' registered (id {judge_id}).")
@@ -114,7 +117,10 @@ def runs() -> None:
             except AnnotateError as exc:
                 st.error(str(exc))
     st.subheader("Runs")
-    st.dataframe(summary.runs_table(frame), hide_index=True, width="stretch")
+    if frame.empty:
+        st.caption("No runs in this project yet.")
+    else:
+        st.dataframe(summary.runs_table(frame), hide_index=True, width="stretch")
 
 
 runs()

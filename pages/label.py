@@ -7,6 +7,7 @@ form it was made on. The fragment and the action callback each check the session
 import time
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import storage
 from annotate.errors import AnnotateError
@@ -20,10 +21,16 @@ OUTCOME = "label_outcome"  # the last action's Outcome, shown by the next fragme
 DIFF = "label_diff_nonce"  # the form whose differences are highlighted
 REV = "label_rev"  # counts handled actions: tells the controls their message was answered
 STARTED = "label_run_started"  # perf_counter at the start of this run's action (bench/bench_label_latency.py)
-KEYS = {"pairwise": "**Keys:** `1`-`5` choose · `Ctrl+Enter` submit · `S` skip · `F` flag · `B` both bad · "
-                    "`D` highlight differences · `Esc` cancel",
+RUN_PROJECT = "label_run_project"  # (run, Project): the config is read once per run, not per caller
+KEYS = {"pairwise": "**Keys:** `1`-`{last}` choose · `↑` `↓` other rows · `Ctrl+Enter` submit · `S` skip · "
+                    "`F` flag · `B` both bad · `D` highlight differences · `Esc` cancel",
         "rubric": "**Keys:** a digit scores the current row and moves to the next · `↑` `↓` or `Tab` move · "
                   "`←` `→` change the score · `Ctrl+Enter` submit · `S` skip · `F` flag · `Esc` cancel"}
+
+
+def _this_run() -> object:
+    """An object that is new in every script run (Streamlit gives each run fresh cursors)."""
+    return get_script_run_ctx().cursors
 
 
 def on_action() -> None:
@@ -35,7 +42,9 @@ def on_action() -> None:
         return  # the fragment's own check shows why
     conn = session.get_conn()
     action = last_action()
-    outcome = screen.handle_action(conn, get_project(conn, name), user["id"], st.session_state, action)
+    project = get_project(conn, name)
+    st.session_state[RUN_PROJECT] = (_this_run(), project)
+    outcome = screen.handle_action(conn, project, user["id"], st.session_state, action)
     if outcome is None:
         return
     st.session_state[OUTCOME] = outcome
@@ -50,7 +59,9 @@ def label_screen() -> None:
     started = st.session_state.pop(STARTED, None) or time.perf_counter()
     user = session.require_role("annotator")  # every redraw checks the session, not only page runs
     conn = session.get_conn()
-    project = session.require_project(conn)
+    run, project = st.session_state.pop(RUN_PROJECT, (None, None))
+    if run is None or run is not _this_run() or project.name != st.session_state.get(session.PROJECT):
+        project = session.require_project(conn)
     outcome = st.session_state.pop(OUTCOME, None)
     editing = st.session_state.get(session.EDITING)
     try:
@@ -62,7 +73,7 @@ def label_screen() -> None:
         return
     progress = assignment.progress(conn, project, user["id"])
     left = progress["assigned"] - progress["done"]
-    saved = f" · :green[:material/check: {outcome.message}]" if outcome and not outcome.is_refused else ""
+    saved = f" · :green[:material/check: {outcome.message}]" if outcome and outcome.message and not outcome.is_refused else ""
     st.progress(progress["done"] / max(progress["assigned"], 1),
                 text=f"**{escape_markdown(project.name)}** · {progress['done']} done · {left} left · "
                      f"{progress['today']} today{saved}")
@@ -79,7 +90,6 @@ def label_screen() -> None:
     item_view.show_item(project, item, diff_on)
     data = screen.controls_data(project, item, form, rev=st.session_state.get(REV, 0), diff_on=diff_on)
     label_controls({**data, "server_ms": round(1000 * (time.perf_counter() - started), 1)}, on_action)
-    st.caption(KEYS[project.task_type])
 
 
 session.require_role("annotator")
@@ -88,3 +98,5 @@ if project_name := st.session_state.get(session.PROJECT):
     with st.expander("Guidelines", icon=":material/menu_book:"):
         st.markdown(item_markdown(config.guidelines, ImagePolicy.of(config)) or "No guidelines for this project.")
 label_screen()
+if project_name:
+    st.caption(KEYS[config.task_type].format(last=min(len(config.scale), 9)))

@@ -1,10 +1,14 @@
-"""Researcher: route items to humans or the AI judge within a budget; preview, apply, simulate."""
+"""Researcher: route items to humans or the AI judge within a budget; preview, apply, simulate.
+
+Every sentence and table comes from annotate.router.views; every number from annotate.router."""
 import altair as alt
 import streamlit as st
 
 from annotate import projects
-from annotate.router import budget as router_budget, names, routing, simulate as router_simulate
 from annotate.errors import AnnotateError
+from annotate.router import budget as router_budget
+from annotate.router import names, routing, views
+from annotate.router import simulate as router_simulate
 from pages import session
 
 session.require_role("researcher")
@@ -13,64 +17,92 @@ project = session.require_project(conn)
 st.header(f"Router: {project.name}")
 judges = routing.project_judges(conn, project.name)
 if project.task_type != "pairwise" or not judges:
-    st.info("Routing needs a pairwise project with judge verdicts; run a judge first (Judges page).")
+    st.info("Routing on this page needs a pairwise project with judge verdicts; run a judge first (Judges page). "
+            "Rubric projects are routed and simulated with `python -m annotate router apply|simulate`.")
     st.stop()
 
 left, middle, right = st.columns(3)
 judge = left.selectbox("Judge (its verdict labels the AI items)", judges)
-strategy = middle.selectbox("Strategy", names.STRATEGIES, index=names.STRATEGIES.index("learned"))
+strategy = middle.selectbox("Strategy", names.STRATEGIES, index=names.STRATEGIES.index("learned"),
+                            format_func=lambda s: views.STRATEGY_NAMES.get(s, s))
 budget_text = right.text_input("Budget", "30%", help="Human labels (300), a share of items (0.3 or 30%) "
                                                     "or money ($120, priced from the project config)")
-every_n = left.number_input("Re-rank after every N new human labels", 1, 10_000, names.DEFAULT_EVERY_N)
+ai_label = left.radio("AI label of items not sent to humans", names.AI_LABELS, horizontal=True,
+                      format_func={"judge": "The judge's verdict", "model": "The router's label model"}.get,
+                      help="The label model is used only where the calibration slice shows it beats the judge; "
+                           "exports name it as the label's source.")
+every_n = middle.number_input("Re-rank after every N new human labels", 1, 10_000, names.DEFAULT_EVERY_N)
 config = project.config
 
 
 @st.cache_data(show_spinner="Planning the routing...", max_entries=16)
-def cached_plan(_conn, project_name: str, judge: str, strategy: str, budget: router_budget.Budget, version: tuple):
+def cached_plan(_conn, project_name: str, judge: str, strategy: str, budget: router_budget.Budget, ai_label: str,
+                version: tuple):
     """The routing plan, recomputed only when the settings or the project's data (`version`) change."""
-    return routing.plan_routing(_conn, project_name, judge, strategy, budget)
+    return routing.plan_routing(_conn, project_name, judge, strategy, budget, ai_label=ai_label)
 
 
 try:
     budget = router_budget.parse_budget(budget_text, config.overlap, config.cost_per_human_label, config.cost_per_judge_call)
-    plan = cached_plan(conn, project.name, judge, strategy, budget, projects.data_version(conn, project.name))
+    plan = cached_plan(conn, project.name, judge, strategy, budget, ai_label, projects.data_version(conn, project.name))
 except AnnotateError as exc:
     st.error(str(exc))
     st.stop()
 
-decisions = plan.decisions
-st.write(f"**{(decisions['route'] == 'human').sum()}** items to humans (overlap k = {budget.overlap}, "
-         f"{plan.n_calibration} of them a random calibration slice), **{(decisions['route'] == 'ai').sum()}** "
-         f"to the AI. Model: `{plan.model_version}`.")
-st.subheader("Preview: highest-priority items and why")
-preview = decisions.sort_values("priority", ascending=False).head(50)
-st.dataframe(preview[["item_id", "route", "priority", "is_calibration", "gain", "ai_verdict", "ai_source",
-                      "reasons"]], hide_index=True, width="stretch")
+st.markdown(views.plan_summary(plan))
+for warning in plan.warnings:
+    st.warning(warning)
+st.subheader("Preview: the next items to label and why")
+st.dataframe(views.preview_table(plan), hide_index=True, width="stretch")
 if st.button("Apply routing", type="primary"):
-    routing.apply_routing(conn, project.name, judge, strategy, budget, every_n=int(every_n))
+    routing.apply_routing(conn, project.name, judge, strategy, budget, every_n=int(every_n), ai_label=ai_label)
     st.success("Routing applied: the annotation queue now serves the human items by priority.")
 
-st.subheader("Budget curve")
-st.json(routing.routing_status(conn, project.name))
-curve = routing.budget_curve(plan)
-st.altair_chart(alt.Chart(curve).mark_line().encode(
-    x=alt.X("budget:Q", title="Share of items sent to humans"),
-    y=alt.Y("expected_accuracy:Q", title="Router's estimated accuracy (no gold)", scale=alt.Scale(zero=False))),
-    width="stretch")
+status = routing.routing_status(conn, project.name)
+if status["items_routed"]:
+    st.subheader("Current routing")
+    for column, (label, value) in zip(st.columns(5), views.status_counts(status)):
+        column.metric(label, value)
+
+st.subheader("Estimated accuracy by budget")
+curve, note = routing.estimated_curve(plan)
+if curve is None:
+    st.info(note)
+else:
+    rules = views.curve_rules(curve)
+    line = alt.Chart(curve).mark_line().encode(
+        x=alt.X("budget:Q", title="Share of items sent to humans", axis=alt.Axis(format="%")),
+        y=alt.Y("expected_accuracy:Q", title="Estimated accuracy", scale=alt.Scale(zero=False)))
+    rule = alt.Chart(rules).mark_rule(strokeDash=[6, 4]).encode(y="Accuracy:Q", color=alt.Color("Reference:N"))
+    st.altair_chart(line + rule, width="stretch")
+    st.caption(note + " Dashed rules: all items to the AI, and all items to humans.")
 
 st.subheader("Simulation against the project's human labels")
-seeds = st.slider("Seeds", 1, 10, 3)
+left, middle, right = st.columns(3)
+seeds = left.slider("Seeds", 1, 10, 3)
+split = middle.selectbox("Items", names.SPLITS, format_func=router_simulate.SPLIT_TEXT.get)
+measure = right.selectbox("Measure", list(views.MEASURE_NAMES), format_func=views.MEASURE_NAMES.get)
 if st.button("Simulate strategies"):
     try:
         with st.spinner("Simulating..."):
-            result = router_simulate.simulate(conn, project.name, judge, [0.1, 0.2, 0.3, 0.5], seeds)
+            st.session_state[session.ROUTER_SIMULATION] = (project.name, judge, router_simulate.simulate(
+                conn, project.name, judge, [0.1, 0.2, 0.3, 0.5], seeds, split=split))
     except AnnotateError as exc:
         st.error(str(exc))
-        st.stop()
-    summary = result.summary.assign(low=lambda f: f["mean"] - f["std"], high=lambda f: f["mean"] + f["std"])
-    base = alt.Chart(summary).encode(x=alt.X("budget:Q", title="Human budget (share of items)"),
-                                     color="strategy:N")
-    st.altair_chart(base.mark_line(point=True).encode(y=alt.Y("mean:Q", title="Accuracy vs gold",
-                                                               scale=alt.Scale(zero=False)))
-                    + base.mark_errorbar().encode(y="low:Q", y2="high:Q"), width="stretch")
-    st.dataframe(result.auc.rename(columns={"mean": "auc", "std": "auc_std"}), hide_index=True)
+shown_project, shown_judge, result = st.session_state.get(session.ROUTER_SIMULATION, (None, None, None))
+if result is not None and (shown_project, shown_judge) == (project.name, judge):
+    lines, rules = views.simulation_lines(result, measure)
+    base = alt.Chart(lines).encode(x=alt.X("Budget:Q", title="Share of items sent to humans", axis=alt.Axis(format="%")),
+                                   color=alt.Color("Strategy:N", legend=alt.Legend(orient="bottom", columns=1)))
+    chart = (base.mark_line(point=True).encode(y=alt.Y("Accuracy:Q", title="Accuracy against the human reference",
+                                                       scale=alt.Scale(zero=False)))
+             + base.mark_errorbar().encode(y="Low:Q", y2="High:Q")
+             + alt.Chart(rules).mark_rule(strokeDash=[6, 4]).encode(y="Accuracy:Q", color="Strategy:N"))
+    st.altair_chart(chart.properties(height=420), width="stretch")
+    st.caption(f"{views.MEASURE_NAMES[measure]}: {result.measures[measure]}. {result.n_items} items, "
+               f"{router_simulate.SPLIT_TEXT[result.split]}. Bars: ± one standard deviation over seeds; dashed "
+               f"rules: all items to the AI, all items to humans.")
+    st.dataframe(views.area_table(result, measure), hide_index=True)
+    st.caption(views.area_caption(result))
+    for name, reason in result.skipped.items():
+        st.caption(f"Not simulated: {views.STRATEGY_NAMES.get(name, name)}: {reason}.")

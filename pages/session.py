@@ -44,6 +44,7 @@ BROWSER = "browser_actions"      # scripts for the browser to run on the next re
 _CHECKED = "_session_checked_run"  # the script run whose session check USER holds
 TOKEN_SEEN = "token_seen"        # hash of the invite token this browser session already used
 COOKIE_ENDED = "cookie_ended"    # the cookie's session key once it is known to have ended
+ROUTER_SIMULATION = "router_simulation"  # (project, judge, result) of the Router page's last simulation
 KEPT_ON_LOGOUT = (TOKEN_SEEN, COOKIE_ENDED)  # the cookie a tab sent stays the same until it reloads
 COOKIE = "annotate_session"
 
@@ -267,7 +268,9 @@ def run_browser_actions() -> None:
     scrub = ("const u = new URL(window.location.href);"
              "if (u.searchParams.has('token')) { u.searchParams.delete('token');"
              " window.history.replaceState(window.history.state, '', u.pathname + u.search + u.hash); }")
-    st.html(f"<script>{' '.join([*scripts, scrub])}</script>", unsafe_allow_javascript=True)
+    # A function scope: each of these scripts runs in the page's global scope, where a second
+    # top-level `const` of the same name would be a SyntaxError and stop the whole script.
+    st.html(f"<script>(() => {{ {' '.join([*scripts, scrub])} }})();</script>", unsafe_allow_javascript=True)
 
 
 def project_selector(conn: duckdb.DuckDBPyConnection) -> None:

@@ -14,6 +14,7 @@ When the database opens, judge runs left 'queued' or 'running' by a server that 
 from __future__ import annotations
 
 import sys
+import threading
 
 import streamlit as st
 from streamlit import runtime
@@ -22,6 +23,7 @@ import storage
 from annotate.judges import mark_interrupted_runs
 from pages import session
 
+STOP_DELAY_S = 1.0
 VISITOR_NOTICE = ("The app cannot open its database, so it has stopped. Whoever runs the server finds the "
                   "reason and what to do in the server's terminal.")
 
@@ -44,6 +46,6 @@ def require_database() -> None:
     except storage.StoreError as exc:
         print(f"annotate: {exc}", file=sys.stderr, flush=True)
         st.error(VISITOR_NOTICE, icon=":material/error:")
-        if runtime.exists():
-            runtime.get_instance().stop()
+        if runtime.exists():  # after a moment, so that this run's notice reaches the browser first
+            threading.Timer(STOP_DELAY_S, runtime.get_instance().stop).start()
         st.stop()

@@ -110,7 +110,7 @@ def _locked_error(db_path: Path, exc: Exception) -> StoreError:
     text = str(exc)
     if is_disk_full(exc):
         return StoreFullError(f"Cannot open database {db_path}: the disk is full. Free some disk space and try again.")
-    if "lock" not in text.lower():
+    if not re.search(r"could not set lock|conflicting lock", text, re.IGNORECASE):  # "block" is no lock
         detail = text.split("\n")[0]
         return StoreCorruptError(
             f"Database {db_path} is damaged or is not an annotate database ({detail}). Nothing was changed. "

@@ -29,6 +29,19 @@ def ensure_raters(cur: duckdb.DuckDBPyConnection, names: list[str], kind: str) -
     return ids
 
 
+def max_item_id(cur: duckdb.DuckDBPyConnection) -> int:
+    """The largest item id so far (0 without items): items above it were written by this import."""
+    return int(cur.execute("SELECT coalesce(max(id), 0) FROM items").fetchone()[0])
+
+
+def existing_items(cur: duckdb.DuckDBPyConnection, project_id: int, external_ids: list[str]) -> dict[str, int]:
+    """{external_id: item id} of those of `external_ids` that the project has."""
+    wanted = pd.DataFrame({"external_id": pd.Series(external_ids, dtype="string")})
+    rows = cur.execute("""SELECT i.external_id, i.id FROM items i JOIN wanted USING (external_id)
+                          WHERE i.project_id = ?""", [project_id]).fetchall() if len(wanted) else []
+    return {e: int(i) for e, i in rows}
+
+
 def item_ids(cur: duckdb.DuckDBPyConnection, project_id: int, external_ids: pd.Series) -> pd.DataFrame:
     """external_id, item_id, n_responses of the given external ids that the project has."""
     wanted = pd.DataFrame({"external_id": pd.Series(external_ids, dtype="string").drop_duplicates()})

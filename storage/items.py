@@ -26,18 +26,14 @@ def insert_items(cur: duckdb.DuckDBPyConnection, project_id: int, items: pd.Data
         responses: columns RESPONSE_COLUMNS, keyed to items by external_id.
     """
     new_items = items[ITEM_COLUMNS]
-    cur.execute("""
+    id_map = dict(cur.execute("""
         INSERT INTO items (project_id, external_id, prompt, context, reference, metadata)
-        SELECT ?, external_id, prompt, context, reference, metadata::JSON FROM new_items""", [project_id])
-    id_map = cur.execute("""
-        SELECT i.external_id, i.id FROM items i JOIN new_items n USING (external_id)
-        WHERE i.project_id = ?""", [project_id]).fetchall()
-    new_responses = responses[RESPONSE_COLUMNS]
-    cur.execute("""
-        INSERT INTO responses (item_id, idx, text, model)
-        SELECT i.id, r.idx, r.text, r.model FROM new_responses r
-        JOIN items i ON i.external_id = r.external_id AND i.project_id = ?""", [project_id])
-    return dict(id_map)
+        SELECT ?, external_id, prompt, context, reference, metadata::JSON FROM new_items
+        RETURNING external_id, id""", [project_id]).fetchall())
+    new_responses = responses[RESPONSE_COLUMNS].assign(item_id=responses["external_id"].map(id_map))
+    cur.execute("""INSERT INTO responses (item_id, idx, text, model)
+                   SELECT item_id, idx, text, model FROM new_responses""")
+    return id_map
 
 
 def get_item(cur: duckdb.DuckDBPyConnection, item_id: int) -> dict | None:

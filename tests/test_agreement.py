@@ -1,6 +1,8 @@
 """Agreement statistics: published numbers, MT-Bench semantics and defined edge cases."""
 from __future__ import annotations
 
+from typing import get_args
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,6 +10,10 @@ from scipy import stats
 from sklearn.metrics import cohen_kappa_score
 
 from annotate.analysis import agreement as ag
+from annotate.analysis import reference as ref_lib
+from annotate.analysis import rubric_agreement as rubric
+from annotate.config import ProjectConfig
+from annotate.data import aggregate
 from annotate.errors import AnnotateError
 
 nan = np.nan
@@ -144,14 +150,6 @@ def test_unknown_tie_policy_is_an_error():
 
 # ------------------------------------------------------------------ the one reference rule (issue 14, section 3)
 
-from typing import get_args  # noqa: E402
-
-from annotate.analysis import reference as ref_lib  # noqa: E402
-from annotate.analysis import rubric_agreement as rubric  # noqa: E402
-from annotate.config import ProjectConfig  # noqa: E402
-from annotate.data import aggregate  # noqa: E402
-
-
 def long_labels(votes: dict[str, list[float]], source: dict[str, str] | None = None) -> pd.DataFrame:
     rows = [{"item_id": item, "annotator": f"a{k}", "value": float(v), "source": (source or {}).get(f"{item}:{k}", "app")}
             for item, values in votes.items() for k, v in enumerate(values)]
@@ -170,6 +168,8 @@ MULTIPREF_VOTES = {"majority": [-1, -2, 1, -1], "split": [-2, -2, 1, 1], "three_
 ])
 def test_split_policy_decides_two_against_two_and_nothing_else(policy, expected):
     result = ref_lib.reference_labels(long_labels(MULTIPREF_VOTES), policy)
+    nulls = ref_lib.reference_labels(long_labels({"x": [nan, 1], "only_null": [nan]}), policy)
+    assert nulls["x"] == 1 and np.isnan(nulls["only_null"])  # a null value is no vote
     assert result.to_dict().keys() == expected.keys()
     for item, value in expected.items():
         assert result[item] == value or (np.isnan(value) and np.isnan(result[item])), item

@@ -196,6 +196,15 @@ def test_a_redraw_of_the_item_alone_checks_the_session_too(app_db, tmp_path):
     assert "Prompt number 0" not in texts(at) and not at.get("bidi_component")
 
 
+def test_the_history_edit_button_checks_the_session_before_reopening_a_label(app_db, tmp_path):
+    add_pairwise(app_db, tmp_path)
+    at = send(logged_in(app_db), "submit", values={"overall": 0})
+    at.switch_page("pages/history.py").run()
+    set_active(app_db, "ann", False)
+    at = click(at, "Edit")
+    assert "editing_event" not in at.session_state and not at.get("bidi_component")
+
+
 def guarded_pages(role: str) -> list[str]:
     """Page scripts whose first action is require_role(role) (researcher pages are added by others)."""
     pages = sorted(Path(APP).parent.glob("pages/*.py"))

@@ -245,12 +245,13 @@ def test_cli_filters_method_judge_and_card(db, db_path, pandalm, tmp_path):
     out, card = tmp_path / "hs2.csv", tmp_path / "card.md"
     result = CliRunner().invoke(cli, [
         "--db", str(db_path), "export", "-p", "pandalm", "--format", "helpsteer2-csv", "--out", str(out),
-        "--since", "2000-01-01", "--annotator", "pandalm-annotator-1", "--annotator", "pandalm-annotator-2",
+        "--since", "2000-01-01", "--annotator", "import:pandalm-annotator-1",
+        "--annotator", "import:pandalm-annotator-2",
         "--method", "dawid-skene", "--judge", "pandalm-7b", "--source", "both", "--card", str(card)])
     assert result.exit_code == 0, result.output
     rows = pd.read_csv(out)
     assert len(rows) == 999 and set(rows["source"]) == {"both"} and set(rows["judge"]) == {"pandalm-7b"}
     assert set(rows["preference_strength"]) <= {-2, 0, 2} and (rows["n_annotators"] == 2).all()
     text = card.read_text()
-    assert '`annotators`: ["pandalm-annotator-1", "pandalm-annotator-2"]' in text
+    assert '`annotators`: ["import:pandalm-annotator-1", "import:pandalm-annotator-2"]' in text
     assert "`fallback_judge`: \"pandalm-7b\"" in text and "`dawid-skene`" in text

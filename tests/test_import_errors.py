@@ -194,7 +194,7 @@ def test_a_dry_run_reports_and_previews_but_writes_nothing(db_path, tmp_path):
     assert report["dry_run"] and report["items"] == 7 and report["label_events"] == 7
     assert len(report["preview"]) == 5
     assert report["preview"][0] == {"item": "q0", "prompt": "Question 0", "response A": "a0", "response B": "b0",
-                                    "metadata": "topic = math", "labels": "import:ann: overall = -1", "judges": ""}
+                                    "metadata": "topic = math", "labels": "import:ann: A is slightly better", "judges": ""}
     assert counts(db_path)[1:] == before[1:] and query(db_path, "SELECT count(*) FROM projects") == [(0,)]
 
 
@@ -209,3 +209,17 @@ def test_invalid_json_in_a_mapping_file_is_a_one_line_error(db_path, tmp_path):
     mapping.write_text('{"prompt": "instruction",')
     out = refused(db_path, "import", write_jsonl(tmp_path / "d.jsonl", pairs(1)), "-p", "p", "--mapping", mapping)
     assert "m.json line 1: not valid JSON" in out
+
+
+def test_a_file_read_in_several_chunks_is_still_all_or_nothing(db_path, tmp_path, monkeypatch):
+    from annotate.data import import_batch
+    monkeypatch.setattr(import_batch, "CHUNK_SIZE", 2)
+    rows = pairs(5, h=["A", "B", "tie", "A", "B"])
+    report = run_json(db_path, "import", write_jsonl(tmp_path / "d.jsonl", rows), "-p", "p", "--map", "human.h=h")
+    assert (report["items"], report["label_events"]) == (5, 5)
+    repeated = rows + [rows[1]]  # the duplicate is in the last chunk; four items are written before it
+    out = refused(db_path, "import", write_jsonl(tmp_path / "e.jsonl", repeated), "-p", "p2")
+    assert "e.jsonl line 6: duplicate id 'q1' (first seen earlier in this file)" in out
+    late = rows + [pairs(6, h=[7] * 6)[5]]
+    assert "e2.jsonl line 6, field 'h': label 7" in refused(db_path, "import", write_jsonl(tmp_path / "e2.jsonl", late),
+                                                           "-p", "p2", "--map", "human.h=h")

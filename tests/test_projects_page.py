@@ -1,4 +1,5 @@
-"""Admins manage projects: counts, create, import an uploaded file, edit the config."""
+"""Admins manage projects: counts, create (pairwise or rubric), import an uploaded file with a
+preview before anything is written, edit the config, archive and delete."""
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ import storage
 from annotate.data.adapters import import_upload
 from annotate.labeling.annotators import add_annotator
 from annotate.errors import ImportDataError
-from annotate.projects import get_project, list_project_status
+from annotate.projects import get_project, list_project_status, project_names
 from storage import projects as project_store
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
@@ -27,26 +28,46 @@ def admin_app(db, db_path, monkeypatch):
     return at.switch_page("pages/projects.py").run()
 
 
-def test_admin_creates_a_project_and_edits_its_config(db, admin_app):
+def widget(items, label: str):
+    return next(w for w in items if w.label == label)
+
+
+def click(at, label: str):
+    return widget(at.button, label).click().run()
+
+
+def test_admin_creates_a_project_that_appears_at_once_and_edits_its_config(db, admin_app):
     at = admin_app
-    at.text_input[0].set_value("new-eval")
-    at.text_area[0].set_value(json.dumps({"overlap": 2, "guidelines": "Be kind"}))
-    at = next(b for b in at.button if b.label == "Create").click().run()
-    assert not at.error
+    widget(at.text_input, "Name").set_value("new-eval")
+    widget(at.number_input, "Human labels per item").set_value(2)
+    widget(at.text_area, "Guidelines for annotators").set_value("Be kind")
+    at = click(at, "Create")
+    assert not at.error and "Created pairwise project 'new-eval'." in at.success[0].value
     assert get_project(db, "new-eval").config.overlap == 2
-    editor = next(t for t in at.text_area if t.label == "Config (JSON)")
-    config = json.loads(editor.value) | {"overlap": 4}
-    editor.set_value(json.dumps(config))
-    at = next(b for b in at.button if b.label == "Save").click().run()
+    assert at.dataframe[0].value["Project"].tolist() == ["new-eval"]  # the table, redrawn at once
+    editor = widget(at.text_area, "Config (JSON)")
+    editor.set_value(json.dumps(json.loads(editor.value) | {"overlap": 4}))
+    at = click(at, "Save")
     assert not at.error and get_project(db, "new-eval").config.overlap == 4
+
+
+def test_admin_creates_a_rubric_project_with_yaml_criteria(db, admin_app):
+    at = admin_app
+    widget(at.text_input, "Name").set_value("graded")
+    widget(at.radio, "Task type").set_value("rubric")
+    widget(at.text_area, "Criteria (rubric; YAML or JSON)").set_value("- name: relevance\n  scale: 0-3\n")
+    at = click(at, "Create")
+    assert not at.error
+    config = get_project(db, "graded").config
+    assert config.task_type == "rubric" and list(config.criterion("relevance").scores) == [0, 1, 2, 3]
 
 
 def test_invalid_project_config_shows_the_field_and_creates_nothing(db, admin_app):
     at = admin_app
-    at.text_input[0].set_value("broken")
-    at.text_area[0].set_value(json.dumps({"overlap": 0}))
-    at = next(b for b in at.button if b.label == "Create").click().run()
-    assert "field 'overlap'" in at.error[0].value
+    widget(at.text_input, "Name").set_value("broken")
+    widget(at.radio, "Task type").set_value("rubric")
+    at = click(at, "Create")
+    assert "a rubric project needs at least one criterion" in at.error[0].value
     assert project_store.get_project(storage.cursor(db), "broken") is None
 
 
@@ -59,3 +80,28 @@ def test_uploaded_file_imports_under_its_own_name_and_reports_errors_with_it(db)
         import_upload(db, "uploaded", "my data.jsonl", b'{"id": "2", "prompt": "q", "response_a": "a"}\n')
     with pytest.raises(ImportDataError, match="no name"):
         import_upload(db, "uploaded", "..", rows)
+
+
+def test_a_dry_run_upload_previews_rows_as_stored_and_writes_nothing(db):
+    rows = b'{"qid": "7", "q": "Why?", "x": "yes", "y": "no", "alice": "B", "topic": "math"}\n'
+    from annotate.data.importers import parse_mapping
+    mapping = parse_mapping(["id=qid", "prompt=q", "response_a=x", "response_b=y", "human.alice=alice"])
+    report = import_upload(db, "up", "d.jsonl", rows, mapping=mapping, dry_run=True)
+    assert report.items == 1 and report.labels_per_rater == {"import:alice": 1}
+    assert report.preview == [{"item": "7", "prompt": "Why?", "response A": "yes", "response B": "no",
+                               "metadata": "topic = math", "labels": "import:alice: B is slightly better", "judges": ""}]
+    assert project_names(db, include_archived=True) == []
+
+
+def test_archive_hides_a_project_and_delete_needs_its_typed_name(db, admin_app):
+    import_upload(db, "old", "d.jsonl", b'{"id": "1", "prompt": "q", "response_a": "a", "response_b": "b"}\n')
+    at = admin_app.run()
+    at = click(at, "Archive (hide it; keep every label)")
+    assert "Archived 'old'." in at.success[0].value and project_names(db) == []
+    assert "Archived (hidden from annotators; data kept): old" in at.caption[0].value
+    assert widget(at.button, "Delete for good").disabled
+    widget(at.text_input, "Type old to delete it").set_value("old")
+    at = at.run()
+    at = click(at, "Delete for good")
+    assert "Deleted 'old' (1 items)." in at.success[0].value
+    assert project_names(db, include_archived=True) == []

@@ -33,8 +33,11 @@ MIN_PLOT_PX = 200
 
 
 def free_port() -> int:
+    """$ANNOTATE_TEST_PORT when set (engineers sharing a machine each keep to a range), else a free one."""
+    if os.environ.get("ANNOTATE_TEST_PORT"):
+        return int(os.environ["ANNOTATE_TEST_PORT"])
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", int(os.environ.get("ANNOTATE_TEST_PORT", "0"))))
+        sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
@@ -96,14 +99,12 @@ def choose_project(page, name: str) -> None:
 
 
 def visible_charts(page) -> list[dict]:
-    """Each visible Vega chart: the height of its tallest plot area and the texts it draws."""
+    """Each visible Vega chart (SVG): the height of its tallest plot area (Vega draws a
+    `path.background` per view, the size of the view's plot area) and the texts it draws."""
     return page.evaluate("""() => [...document.querySelectorAll('.vega-embed svg')]
-        .filter(svg => svg.checkVisibility() && svg.closest('.vega-embed').getBoundingClientRect().height > 0
-                       && svg.closest('[role="tabpanel"]:not([hidden])') !== null
-                       || svg.checkVisibility() && !svg.closest('[role="tabpanel"]'))
+        .filter(svg => svg.checkVisibility() && svg.getBoundingClientRect().height > 0)
         .map(svg => ({
-            plot: Math.max(0, ...[...svg.querySelectorAll('.role-scope > path.background, .root > path.background')]
-                .map(p => p.getBoundingClientRect().height)),
+            plot: Math.max(0, ...[...svg.querySelectorAll('path.background')].map(p => p.getBoundingClientRect().height)),
             text: [...svg.querySelectorAll('text')].map(t => t.textContent).join('\\n')}))""")
 
 

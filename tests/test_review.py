@@ -145,8 +145,8 @@ def test_opening_an_item_shows_models_orders_times_and_both_judge_orders(demo):
     assert events["Justification or note"].str.len().gt(0).all() and events["Time (UTC)"].notna().all()
     judged = review.judgments_table(item)
     assert sorted(zip(judged["Judge"], judged["Order shown"])) == [
-        ("judge-large", "A left, B right"), ("judge-large", "B left, A right"),
-        ("judge-small", "A left, B right"), ("judge-small", "B left, A right")]
+        ("judge-large", "A first, B second"), ("judge-large", "B first, A second"),
+        ("judge-small", "A first, B second"), ("judge-small", "B first, A second")]
     assert item.combined.set_index("judge").loc["judge-large", "is_inconsistent"]
 
 

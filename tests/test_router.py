@@ -16,6 +16,7 @@ from annotate.cli import cli
 from annotate.data.importers import ColumnMapping
 from annotate.labeling.labels import record_label
 from annotate.projects import get_project
+from annotate.errors import AnnotateError
 from annotate.router.budget import Budget, BudgetError, parse_budget
 from annotate.router.routing import apply_routing, final_ai_labels, plan_routing, rerank_if_due, routing_status
 from annotate.router.features import sibling_evidence
@@ -69,7 +70,7 @@ def test_budget_counts_overlap_and_calibration():
         Budget(money=1.0, cost_per_human_label=1.0, cost_per_judge_call=1.0).human_items(10, judge_calls=40)
 
 
-@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s not in ("all-ai", "all-human")])
+@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s not in ("all-ai", "all-human", "inconsistency")])
 def test_each_strategy_routes_exactly_the_budget_with_its_calibration_slice(db, synthetic, strategy):
     budget = Budget(labels=36, overlap=2, calibration_fraction=0.2)  # 18 items, 4 of them calibration
     plan = plan_routing(db, "synthetic", "j1", strategy, budget)
@@ -78,6 +79,11 @@ def test_each_strategy_routes_exactly_the_budget_with_its_calibration_slice(db, 
     assert plan.decisions["is_calibration"].sum() == 4
     assert human["is_calibration"].sum() == 4
     assert human.loc[human["is_calibration"], "priority"].min() > plan.decisions.loc[~plan.decisions["is_calibration"], "priority"].max()
+
+
+def test_inconsistency_first_needs_the_judge_in_both_orders(db, synthetic):
+    with pytest.raises(AnnotateError, match="'j1' has one order"):
+        plan_routing(db, "synthetic", "j1", "inconsistency", Budget(fraction=0.5))
 
 
 def test_all_ai_routes_nothing_and_all_human_needs_the_whole_budget(db, synthetic):
@@ -147,6 +153,9 @@ def test_cli_router_apply_and_simulate(db, db_path, synthetic):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["n_items"] == N_ITEMS and {r["strategy"] for r in report["auc"]} == {"random", "learned"}
+    for row in report["summary"]:  # routing apart from relabeling, for every strategy
+        assert {"routing_only_mean", "label_model_mean", "shared_evidence_mean"} <= set(row)
+    assert "judge's combined verdict" in report["measures"]["routing_only"]
     result = runner.invoke(cli, ["--db", str(db_path), "router", "apply", "-p", "synthetic", "-j", "nobody",
                                  "-b", "10"])
     assert result.exit_code != 0 and "No judge 'nobody'" in result.output
@@ -173,7 +182,9 @@ def test_router_page_previews_and_applies(db, db_path, synthetic, monkeypatch):
     at.run()
     at.switch_page("pages/router.py").run()
     assert not at.exception
-    assert any("items to humans" in m.value for m in at.markdown)
+    assert any("items go to humans" in m.value and "newly sent" in m.value for m in at.markdown)
+    assert not at.json  # no raw JSON on the page
+    assert any("No estimated accuracy curve" in i.value for i in at.info)  # no human labels to estimate from
     next(b for b in at.button if b.label == "Apply routing").click()
     at.run()
     assert not at.exception
@@ -206,3 +217,20 @@ def test_labels_submitted_on_the_annotator_screen_trigger_online_reranking(db, s
 def test_sibling_evidence_of_an_item_comparing_a_text_with_itself_is_empty():
     difference, count = sibling_evidence(np.array([0, 1]), np.array([0, 2]), 3, np.array([1.0, np.nan]))
     assert difference.tolist() == [0.0, 0.0] and count.tolist() == [0, 0]
+
+
+def test_ai_items_keep_the_judges_verdict_unless_the_label_model_is_asked_for(db, synthetic):
+    from annotate.router.label_model import LABEL_MODEL_SOURCE
+    annotator, _ = add_annotator(db, "ann")
+    for item_id in range(1, 31):  # humans agree with j2, never with j1's 'garbage': the label model can learn it
+        record_label(db, synthetic, annotator["id"], item_id, {"overall": 1 if item_id % 3 != 1 else -1})
+    budget = Budget(fraction=0.5, calibration_fraction=1.0)
+    apply_routing(db, "synthetic", "j1", "random", budget)
+    assert set(final_ai_labels(db, "synthetic")["source"]) <= {"j1", "j2"}
+    plan = apply_routing(db, "synthetic", "j1", "random", budget, ai_label="model")
+    sources = set(final_ai_labels(db, "synthetic")["source"])
+    note = next(w for w in plan.warnings if w.startswith("AI labels:"))
+    assert (sources == {LABEL_MODEL_SOURCE}) == ("label model: beats the judge" in note)
+    assert LABEL_MODEL_SOURCE in sources, note
+    runs = json.loads(store.latest_routing_run(storage.cursor(db), synthetic.id)["settings"])
+    assert runs["ai_label"] == "model"  # re-ranks keep it

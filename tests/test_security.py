@@ -125,7 +125,7 @@ def test_expired_session_in_the_app_shows_the_login_form(app_db, project):
 
 
 def test_annotator_sees_no_one_elses_labels_judges_or_models_on_any_reachable_page(app_db, project):
-    other, _ = annotators.add_annotator(app_db, "other")
+    other, _ = annotators.add_annotator(app_db, "rival-rater")
     record_label(app_db, project, other["id"], 1, {"overall": -2}, presented_order="AB")
     _, token = annotators.add_annotator(app_db, "ann")
     for page in ("pages/label.py", "pages/history.py", "pages/home.py"):
@@ -133,7 +133,7 @@ def test_annotator_sees_no_one_elses_labels_judges_or_models_on_any_reachable_pa
         at.switch_page(page).run()
         assert not at.exception
         text = screen(at)
-        assert "other" not in text and "judge-gpt" not in text and SECRET_MODEL not in text, page
+        assert "rival-rater" not in text and "judge-gpt" not in text and SECRET_MODEL not in text, page
         assert not at.get("download_button")
     at = open_app(token)
     for page in ("pages/analysis.py", "pages/export.py", "pages/admin.py", "pages/judges.py", "pages/router.py"):
@@ -143,9 +143,9 @@ def test_annotator_sees_no_one_elses_labels_judges_or_models_on_any_reachable_pa
 
 
 @pytest.mark.parametrize("params", [{"page": "export"}, {"page": "analysis"}, {"role": "admin"},
-                                    {"annotator": "other"}, {"project": "secure' OR 1=1 --"}, {"user": "1"}])
+                                    {"annotator": "rival-rater"}, {"project": "secure' OR 1=1 --"}, {"user": "1"}])
 def test_query_parameters_grant_nothing(app_db, project, params):
-    other, _ = annotators.add_annotator(app_db, "other")
+    other, _ = annotators.add_annotator(app_db, "rival-rater")
     record_label(app_db, project, other["id"], 1, {"overall": -2}, presented_order="AB")
     _, token = annotators.add_annotator(app_db, "ann")
     at = AppTest.from_file(APP, default_timeout=30)
@@ -153,7 +153,7 @@ def test_query_parameters_grant_nothing(app_db, project, params):
     at.run()
     assert not at.exception
     text = screen(at)
-    assert "other" not in text and "judge-gpt" not in text and not at.get("download_button")
+    assert "rival-rater" not in text and "judge-gpt" not in text and not at.get("download_button")
     assert "Research" not in str([p for p in at.sidebar]) and "Admin" not in str([p for p in at.sidebar])
 
 
@@ -173,7 +173,7 @@ def test_cli_lists_annotators_without_tokens_and_backups_are_private(app_db, pro
     app_db.close()
     listed = subprocess.run([sys.executable, "-m", "annotate", "--db", str(db_path), "annotators", "list"],
                             cwd=ROOT, capture_output=True, text=True, timeout=60)
-    assert listed.returncode == 0 and "other" not in listed.stdout
+    assert listed.returncode == 0 and "rival-rater" not in listed.stdout
     assert not re.search(r"[0-9a-f]{64}", listed.stdout)  # no token hashes
     backup.backup_database(db_path, tmp_path / "bk")
     assert (tmp_path / "bk").stat().st_mode & 0o077 == 0  # the folder holds the token hashes

@@ -56,12 +56,26 @@ def damaged(tmp_path) -> Path:
     return path
 
 
+@pytest.fixture
+def damaged_blocks(tmp_path) -> Path:
+    """A real database whose data blocks were overwritten on disk (their checksums no longer match)."""
+    path = tmp_path / "blocks.duckdb"
+    storage.connect(path).close()
+    data = bytearray(path.read_bytes())
+    for offset in range(3 * 4096 + 100, len(data), 256 * 1024):  # after the headers, inside every block
+        data[offset:offset + 64] = b"\xab" * 64
+    path.write_bytes(bytes(data))
+    return path
+
+
 # ------------------------------------------------------------------------ the CLI
 
 @pytest.mark.parametrize("command", [["status", "-p", "x"], ["agreement", "-p", "x"], ["projects"],
                                      ["judge", "list", "-p", "x"], ["export", "-p", "x", "--format", "dpo-jsonl",
                                                                      "--out", "OUT"], ["backup", "--out", "OUT"]])
-def test_a_damaged_database_file_gives_one_line_and_stays_unchanged(damaged, tmp_path, command):
+@pytest.mark.parametrize("kind", ["damaged", "damaged_blocks"])
+def test_a_damaged_database_file_gives_one_line_and_stays_unchanged(request, tmp_path, command, kind):
+    damaged = request.getfixturevalue(kind)
     before = damaged.read_bytes()
     command = [str(tmp_path / "out") if part == "OUT" else part for part in command]
     line = one_line_error(run_cli("--db", str(damaged), *command))
@@ -153,13 +167,20 @@ try:
     storage.write(conn, fill)
 except storage.db.StoreFullError:
     attempts = len(calls)
+from annotate.labeling import forms, screen  # what the label page does with a submit while the disk is full
+state = {}
+item = next_item(conn, project, annotator["id"])
+form = forms.show_form(state, item.item_id)
+submit = {"type": "submit", "nonce": form.nonce, "item_id": item.item_id, "values": {"overall": 1},
+          "justification": "z" * 20_000}
+outcome = screen.handle_action(conn, project, annotator["id"], state, submit)
 resource.setrlimit(resource.RLIMIT_FSIZE, (hard, hard))  # space is back
-label("after")
+again = screen.handle_action(conn, project, annotator["id"], state, submit)  # the same form, submitted again
 conn.close()
 conn = storage.connect(db)
 stored = conn.execute("SELECT count(*) FROM current_label_events").fetchone()[0]
 print(json.dumps({"saved": saved, "kind": type(error).__name__, "message": str(error), "attempts": attempts,
-                  "stored": stored}))
+                  "stored": stored, "page": [outcome.kind, outcome.message], "again": again.kind}))
 """
 
 
@@ -174,6 +195,8 @@ def test_a_full_disk_stops_writes_with_a_clear_message_without_retrying_and_they
     assert outcome["kind"] == "StoreFullError" and outcome["saved"] > 0
     assert outcome["message"] == storage.db.DISK_FULL_MESSAGE and "\n" not in outcome["message"]
     assert outcome["attempts"] == 1  # not retried: retrying cannot free space
+    assert outcome["page"] == ["refused", storage.db.DISK_FULL_MESSAGE]  # the label page shows the message
+    assert outcome["again"] == "saved"  # the annotator's same submit goes through once space is back
     assert outcome["stored"] == outcome["saved"] + 1  # every label saved before, none half-written, and one after
 
 
@@ -221,8 +244,10 @@ def test_the_app_on_an_unusable_database_stops_with_one_line_and_health_is_not_o
             browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
             page = browser.new_page()
             page.goto(f"http://127.0.0.1:{port}/")
-            page.get_by_text("The app cannot open its database").wait_for(timeout=30_000)
-            body = page.inner_text("body")
+            try:
+                page.get_by_text("The app cannot open its database").wait_for(timeout=60_000)
+            finally:
+                body = page.inner_text("body")
             browser.close()
         assert "Traceback" not in body and str(path) not in body and "duckdb" not in body.lower()
         deadline = time.monotonic() + 10
@@ -272,7 +297,7 @@ def test_runs_left_running_are_marked_interrupted_when_the_app_starts(db, db_pat
 def test_csv_downloads_escape_formula_cells_and_keep_numbers():
     frame = pd.DataFrame({"rater": ["=HYPERLINK(\"http://x\")", "alice", "-2 votes"], "kappa": [-0.5, 0.8, 1.0]})
     text = csv_bytes(frame).decode("utf-8")
-    assert text.splitlines() == ["rater,kappa", "'=HYPERLINK(\"\"http://x\"\"),-0.5", "alice,0.8", "'-2 votes,1.0"]
+    assert text.splitlines() == ["rater,kappa", "\"'=HYPERLINK(\"\"http://x\"\")\",-0.5", "alice,0.8", "'-2 votes,1.0"]
 
 
 def test_no_page_writes_csv_without_the_escaping_function():

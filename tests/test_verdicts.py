@@ -34,3 +34,18 @@ def test_unparsed_judgments_are_kept_out_of_the_average_and_leave_no_verdict_alo
         (2, "AB", None, None, False)])).set_index("item_id")
     assert out.loc[1, "verdict"] == "B" and out.loc[1, "n_parsed"] == 1 and out.loc[1, "n_judgments"] == 2
     assert pd.isna(out.loc[2, "verdict"]) and np.isnan(out.loc[2, "p_a"])
+
+
+def test_coverage_counts_unparsed_and_out_of_range_scores_per_order():
+    from annotate.analysis.verdicts import coverage_table
+    frame = pd.DataFrame({"judge": ["j", "j", "j", "j", "k"], "item_id": [1, 1, 2, 2, 1],
+                          "presented_order": ["AB", "BA", "AB", None, None], "is_parsed": [True, False, True, True, True],
+                          "score": [1.0, None, 7.0, 2.0, 3.0]})
+    table = coverage_table(frame, scale=[0, 1, 2, 3]).set_index(["judge", "order"])
+    # j: AB item 1 parsed, item 2 scored 7 (off the 0-3 scale); BA item 1 unparsed; item 2 without order.
+    assert table.loc[("j", "AB"), ["judgments", "parsed", "unparsed", "out_of_range", "items_parsed"]].tolist() == \
+        [2, 1, 0, 1, 1]
+    assert table.loc[("j", "BA"), ["parsed", "unparsed"]].tolist() == [0, 1]
+    assert table.loc[("j", "all"), ["judgments", "parsed", "unparsed", "out_of_range", "items", "items_parsed"]
+                     ].tolist() == [4, 2, 1, 1, 2, 2]
+    assert table.loc[("k", "none"), "parsed"] == 1 and ("k", "AB") not in table.index

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from annotate.analysis.definitions import order_codes  # the one reading of a judge's two orders
 from annotate.signs import SIGN
 
 LENGTH_MARGIN = 30
@@ -25,7 +26,7 @@ LENGTH_COLUMNS = ["rater", "kind", "n_pairs_long_diff", "n_ties", "n_preferences
 SIDE_COLUMNS = ["annotator", "n_labels", "n_ties", "left", "right", "p_left", "p_value", "reason"]
 
 
-def position_consistency(judgments: pd.DataFrame) -> pd.DataFrame:
+def position_consistency(judgments: pd.DataFrame, orders: dict[str, dict] | None = None) -> pd.DataFrame:
     """Per judge, the shares of items judged in both orders that are consistent, biased to the
     first or second position, or otherwise inconsistent.
 
@@ -34,25 +35,24 @@ def position_consistency(judgments: pd.DataFrame) -> pd.DataFrame:
             is_parsed) in canonical terms. The latest parsed judgment per (item, judge, order)
             counts; items lacking a parsed judgment in either order are left out.
 
+        orders: annotate.analysis.definitions.order_codes of these judgments, when the caller has them.
+
     Returns:
         POSITION_COLUMNS, shares in [0, 1]; a reason when a judge has no item in both orders.
     """
-    parsed = judgments[judgments["is_parsed"].astype(bool) & judgments["presented_order"].isin(["AB", "BA"])
-                       & judgments["response_idx"].isna()]
-    latest = parsed.sort_values("judgment_id").groupby(["judge", "item_id", "presented_order"]).tail(1)
-    wide = latest.pivot_table(index=["judge", "item_id"], columns="presented_order", values="verdict",
-                              aggfunc="first").reindex(columns=["AB", "BA"]).dropna()
+    if orders is None:
+        orders = order_codes(judgments, np.unique(judgments["item_id"].to_numpy()), sorted(judgments["judge"].unique()))
     rows = []
-    for judge in sorted(judgments["judge"].unique()):
-        both = wide.loc[judge] if judge in wide.index.get_level_values(0) else pd.DataFrame()
-        if both.empty:
+    for judge, codes in sorted(orders.items()):
+        both = ~np.isnan(codes["AB"]) & ~np.isnan(codes["BA"])
+        ab, ba = codes["AB"][both], codes["BA"][both]
+        if not both.any():
             rows.append({"judge": judge, "n_items": 0, "reason": "no item was judged in both orders"})
             continue
-        ab, ba = both["AB"], both["BA"]
-        first = (ab == "A") & (ba == "B")    # shown first: A in order AB, B in order BA
-        second = (ab == "B") & (ba == "A")
+        first = (ab == SIGN["A"]) & (ba == SIGN["B"])    # shown first: A in order AB, B in order BA
+        second = (ab == SIGN["B"]) & (ba == SIGN["A"])
         consistent = ab == ba
-        rows.append({"judge": judge, "n_items": len(both), "consistent": consistent.mean(),
+        rows.append({"judge": judge, "n_items": int(both.sum()), "consistent": consistent.mean(),
                      "biased_first": first.mean(), "biased_second": second.mean(),
                      "other": (~(consistent | first | second)).mean(), "reason": None})
     return pd.DataFrame(rows, columns=POSITION_COLUMNS)
@@ -78,7 +78,7 @@ def length_preference(preferences: pd.DataFrame, lengths: pd.DataFrame,
     data = preferences.merge(diff, left_on="item_id", right_index=True, how="inner")
     data = data[data["diff"].abs() > margin]
     rows = []
-    for (rater, kind), group in preferences.groupby(["rater", "kind"], sort=True):
+    for (rater, kind), group in preferences.groupby(["rater", "kind"], sort=True, observed=True):
         sub = data[(data["rater"] == rater) & (data["kind"] == kind)]
         decided = sub[sub["code"] != 0]
         longer = np.sign(decided["code"]) == np.sign(decided["diff"])

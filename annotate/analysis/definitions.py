@@ -89,21 +89,24 @@ def order_codes(judgments: pd.DataFrame, items: np.ndarray, judges: list[str]) -
     'BA_judged': bool}}, where X_judged says whether any judgment of the judge was made in order X.
     """
     frame = judgments[judgments["response_idx"].isna()]
-    parsed = frame[frame["is_parsed"].astype(bool)].sort_values("judgment_id")
-    parsed = parsed.drop_duplicates(["judge", "item_id", "presented_order"], keep="last")
-    orders = frame.groupby("judge")["presented_order"].unique()
-    index = pd.Index(items)
+    judge_codes, judge_names = pd.factorize(frame["judge"].to_numpy(dtype=object))
+    order = frame["presented_order"].to_numpy(dtype=object)
+    is_ab, is_ba = order == "AB", order == "BA"
+    position = pd.Index(items).get_indexer(frame["item_id"].to_numpy())
+    verdict = verdict_signs(frame["verdict"])
+    keep = frame["is_parsed"].to_numpy(dtype=bool) & (position >= 0)
+    sequence = np.argsort(frame["judgment_id"].to_numpy(), kind="stable")  # later judgments overwrite
     out = {}
     for judge in judges:
-        seen = set(orders.get(judge, []))
-        entry = {"AB_judged": "AB" in seen, "BA_judged": "BA" in seen}
-        for order in ("AB", "BA"):
-            rows = parsed[(parsed["judge"] == judge) & (parsed["presented_order"] == order)]
+        k = np.flatnonzero(judge_names == judge)
+        mine = judge_codes == (k[0] if len(k) else -2)
+        entry = {"AB_judged": bool((mine & is_ab).any()), "BA_judged": bool((mine & is_ba).any())}
+        for name, is_order in (("AB", is_ab), ("BA", is_ba)):
+            rows = sequence[(mine & is_order & keep)[sequence]][::-1]  # latest first
+            rows = rows[np.unique(position[rows], return_index=True)[1]]  # the latest per item
             codes = np.full(len(items), np.nan)
-            position = index.get_indexer(rows["item_id"])
-            keep = position >= 0
-            codes[position[keep]] = verdict_signs(rows["verdict"])[keep]
-            entry[order] = codes
+            codes[position[rows]] = verdict[rows]
+            entry[name] = codes
         out[judge] = entry
     return out
 
@@ -115,9 +118,13 @@ class _Table:
         self.columns: list[np.ndarray] = []
         self.rows: list[dict] = []
         self.n_items = n_items
+        self._seen: dict[int, tuple[np.ndarray, int]] = {}  # the same array object is stored once
 
     def add(self, values: np.ndarray) -> int:
+        if id(values) in self._seen and self._seen[id(values)][0] is values:
+            return self._seen[id(values)][1]
         self.columns.append(np.asarray(values, dtype=float))
+        self._seen[id(values)] = (values, len(self.columns) - 1)
         return len(self.columns) - 1
 
     def ratio(self, meta: dict, terms: list[tuple[np.ndarray, np.ndarray]], n_total: np.ndarray,
@@ -203,23 +210,24 @@ def judge_rows(table: _Table, reference: str, ref: np.ndarray, judge: str, combi
                "both_correct": _eq(ab, ref) * _eq(ba, ref), "mtbench_combined": _eq(mt, ref)}
     needs = {"accuracy": ok["comb"], "accuracy_first": ok["AB"], "accuracy_swapped": ok["BA"],
              "both_correct": both, "mtbench_combined": both}
+    hits = {m: c * universe for m, c in correct.items()}
+    parsed = {m: universe * needs[m] for m in needs}
     for measure in ("accuracy", "accuracy_first", "accuracy_swapped", "accuracy_mean", "both_correct",
                     "mtbench_combined"):
         reason = no_order[needs_order.get(measure, "both")] if measure in ORDER_MEASURES else None
         for over in (ALL, PARSED):
             if measure == "accuracy_mean":
-                terms = [(correct[m] * universe, universe if over == ALL else universe * needs[m])
-                         for m in ("accuracy_first", "accuracy_swapped")]
-                parsed = universe * both
+                terms = [(hits[m], universe if over == ALL else parsed[m]) for m in ("accuracy_first", "accuracy_swapped")]
+                n_parsed = parsed["both_correct"]
             else:
-                parsed = universe * needs[measure]
-                terms = [(correct[measure] * universe, universe if over == ALL else parsed)]
-            table.ratio(_meta(reference, judge, "judge", measure, over), terms, universe, parsed, reason)
+                n_parsed = parsed[measure]
+                terms = [(hits[measure], universe if over == ALL else n_parsed)]
+            table.ratio(_meta(reference, judge, "judge", measure, over), terms, universe, n_parsed, reason)
     same = _eq(ab, ba) * universe
-    table.ratio(_meta(reference, judge, "judge", "position_consistency", PARSED), [(same, universe * both)],
-                universe, universe * both, no_order["both"])
+    table.ratio(_meta(reference, judge, "judge", "position_consistency", PARSED), [(same, parsed["both_correct"])],
+                universe, parsed["both_correct"], no_order["both"])
     table.ratio(_meta(reference, judge, "judge", "positional_agreement", ALL), [(same, universe)],
-                universe, universe * both, no_order["both"])
+                universe, parsed["both_correct"], no_order["both"])
     for measure, codes in (("kappa", combined), ("kappa_first", ab), ("kappa_swapped", ba)):
         table.kappa(_meta(reference, judge, "judge", measure, PARSED), codes, ref, universe,
                     no_order[needs_order.get(measure, "both")] if measure in ORDER_MEASURES else None)
@@ -273,7 +281,7 @@ def human_rows(table: _Table, reference: str, ref: np.ndarray, humans: pd.DataFr
 
 
 def pairwise_definitions(humans: pd.DataFrame, values: pd.DataFrame, judges: pd.DataFrame, golds: pd.DataFrame,
-                         human_reference: np.ndarray, judgments: pd.DataFrame, split_policy: str, tie_policy: str,
+                         human_reference: np.ndarray, orders: dict[str, dict], split_policy: str, tie_policy: str,
                          n_boot: int, seed: int, ceiling: str = "human ceiling (leave-one-out)") -> pd.DataFrame:
     """The `definitions` table of a pairwise report (see the module docstring).
 
@@ -281,14 +289,13 @@ def pairwise_definitions(humans: pd.DataFrame, values: pd.DataFrame, judges: pd.
         humans, values: items x human raters, codes and signed values (NaN where missing).
         judges: items x judges, the combined verdict codes (annotate.analysis.verdicts).
         golds: items x gold raters, codes. human_reference: the humans' reference code per item.
-        judgments: the judgment rows of the slice (for the per-order verdicts).
+        orders: order_codes(judgments of the slice, items, judges): the per-order verdicts.
 
     Returns:
         COLUMNS plus split_policy; one set of bootstrap resamples for every row.
     """
     items = humans.index.to_numpy()
     table = _Table(len(items))
-    orders = order_codes(judgments, items, list(judges.columns))
     references = {"humans": human_reference} if humans.shape[1] or not np.isnan(human_reference).all() else {}
     references |= {f"gold: {name}": golds[name].to_numpy(dtype=float) for name in golds.columns}
     for name, ref in references.items():

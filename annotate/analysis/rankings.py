@@ -48,15 +48,15 @@ def win_matrix(games: pd.DataFrame, models: list[str]) -> np.ndarray:
 def _clean_games(games: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
     """Drop games with a missing model or outcome and self-play; return them and the sorted models."""
     games = games.dropna(subset=["model_a", "model_b", "code"])
-    games = games[games["model_a"] != games["model_b"]]
+    games = games[games["model_a"].to_numpy(dtype=object) != games["model_b"].to_numpy(dtype=object)]
     models = sorted(set(pd.unique(games["model_a"])) | set(pd.unique(games["model_b"])))
     return games, models
 
 
 def _model_index(games: pd.DataFrame, models: list[str]) -> tuple[np.ndarray, np.ndarray]:
     """Positions of each game's model_a and model_b in `models` (vectorised, no per-row lookups)."""
-    index = pd.Index(models)
-    return index.get_indexer(games["model_a"]), index.get_indexer(games["model_b"])
+    codes = [pd.Categorical(games[column], categories=models).codes for column in ("model_a", "model_b")]
+    return codes[0].astype(np.intp), codes[1].astype(np.intp)
 
 
 def is_strongly_connected(wins: np.ndarray) -> bool:

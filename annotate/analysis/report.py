@@ -112,7 +112,8 @@ def _pairwise_report(conn: duckdb.DuckDBPyConnection, project: Project, filters:
     table, confusion = agreement_table(humans.to_numpy(), judges, policy, filters.n_boot, filters.seed,
                                        reference=table_ref, split_policy=split_policy, values=values.to_numpy())
     table.insert(2, "reference", np.where(table["rater"] == CEILING, "humans (leave-one-out)", reference_name))
-    definitions = defs.pairwise_definitions(humans, values, judges, golds, human_ref, judgments, split_policy,
+    orders = defs.order_codes(judgments, items, list(judges.columns))
+    definitions = defs.pairwise_definitions(humans, values, judges, golds, human_ref, orders, split_policy,
                                             policy, filters.n_boot, filters.seed)
     kinds = {**{h: "human" for h in humans.columns}, **{j: "judge" for j in judges.columns},
              **{g: "gold" for g in golds.columns}}
@@ -123,6 +124,7 @@ def _pairwise_report(conn: duckdb.DuckDBPyConnection, project: Project, filters:
     fleiss_counts = counts if policy == "with_ties" else counts[:, [0, 2]]
     lengths = store.response_lengths(cur, project.id)
     events = store.annotator_event_counts(cur, project.id, **args)
+    prefs = _preferences(labels, verdicts)
     return AgreementReport(
         project=project.name, task_type=project.task_type, filters=filters,
         overview=_overview(items, humans, judges, counts, project, human_ref, adjudicated, golds),
@@ -130,8 +132,8 @@ def _pairwise_report(conn: duckdb.DuckDBPyConnection, project: Project, filters:
         pairs=ag.rater_pair_table(pd.concat([humans, golds, judges], axis=1), policy, kinds),
         alpha=ag.alpha_table(reliability, domain), fleiss=ag.fleiss_kappa(fleiss_counts) | {"tie_policy": policy},
         human_agreement=_human_agreement(humans, golds, policy),
-        position=bias.position_consistency(judgments),
-        length=bias.length_preference(_preferences(labels, verdicts), lengths),
+        position=bias.position_consistency(judgments, orders),
+        length=bias.length_preference(prefs, lengths),
         side=bias.side_bias(labels),
         annotators=quality.annotator_quality(humans, labels, events[~events["annotator"].isin(golds.columns)],
                                              policy, split_policy, values),
@@ -139,7 +141,7 @@ def _pairwise_report(conn: duckdb.DuckDBPyConnection, project: Project, filters:
         gold=definitions[definitions["reference"].str.startswith("gold: ") & (definitions["measure"] == "accuracy")
                          ].reset_index(drop=True),
         reference=_reference_summary(project, human_ref, humans, adjudicated, golds),
-        **_rankings(labels, verdicts, lengths, filters))
+        **_rankings(prefs, lengths, filters))
 
 
 def _human_agreement(humans: pd.DataFrame, golds: pd.DataFrame, tie_policy: str) -> dict:
@@ -277,25 +279,29 @@ def _overview(items: np.ndarray, humans: pd.DataFrame, judges: pd.DataFrame, cou
 
 def _preferences(labels: pd.DataFrame, verdicts: pd.DataFrame) -> pd.DataFrame:
     """Long rows (rater, kind, item_id, code) for the length-bias table; humans pooled as one rater."""
-    human = pd.DataFrame({"rater": HUMANS, "kind": "human", "item_id": labels["item_id"].to_numpy(),
-                          "code": np.sign(labels["value"].to_numpy())})
     judged = verdicts[verdicts["verdict"].notna()]
-    judge = pd.DataFrame({"rater": judged["judge"].to_numpy(), "kind": "judge", "item_id": judged["item_id"].to_numpy(),
-                          "code": bias.verdict_codes(judged["verdict"])})
-    return pd.concat([human, judge], ignore_index=True)
+    raters = np.concatenate([np.full(len(labels), HUMANS, dtype=object), judged["judge"].to_numpy(dtype=object)])
+    return pd.DataFrame({"rater": pd.Categorical(raters),
+                         "kind": pd.Categorical(np.repeat(["human", "judge"], [len(labels), len(judged)])),
+                         "item_id": np.concatenate([labels["item_id"].to_numpy(), judged["item_id"].to_numpy()]),
+                         "code": np.concatenate([np.sign(labels["value"].to_numpy(dtype=float)),
+                                                 bias.verdict_codes(judged["verdict"])])})
 
 
-def _rankings(labels: pd.DataFrame, verdicts: pd.DataFrame, lengths: pd.DataFrame,
-              filters: ReportFilters) -> dict[str, pd.DataFrame]:
+def _rankings(prefs: pd.DataFrame, lengths: pd.DataFrame, filters: ReportFilters) -> dict[str, pd.DataFrame]:
     """Bradley-Terry ratings, Kendall tau against the humans and win rates for humans and judges."""
     models = lengths.pivot_table(index="item_id", columns="idx", values="model", aggfunc="first")
     if not {0, 1} <= set(models.columns):
         empty = pd.DataFrame(columns=rankings.RATING_COLUMNS)
         return {"ratings": empty, "ranking_tau": rankings.ranking_agreement(empty), "win_rates": pd.DataFrame()}
-    models = models[[0, 1]].rename(columns={0: "model_a", 1: "model_b"})
-    prefs = _preferences(labels, verdicts).merge(models, left_on="item_id", right_index=True)
+    names = pd.CategoricalDtype(sorted(set(models[0].dropna()) | set(models[1].dropna())))
+    models = models[[0, 1]].astype(names).rename(columns={0: "model_a", 1: "model_b"})  # categories: fast lookups
+    position = models.index.get_indexer(prefs["item_id"].to_numpy())
+    keep = position >= 0
+    prefs = prefs[keep].assign(model_a=models["model_a"].array.take(position[keep]),
+                               model_b=models["model_b"].array.take(position[keep]))
     ratings, rates = [], []
-    for source, games in prefs.groupby("rater", sort=False):
+    for source, games in prefs.groupby("rater", sort=False, observed=True):
         ratings.append(rankings.rate_models(games, source, filters.n_boot, filters.seed))
         rates.append(rankings.win_rates(games, source))
     ratings = pd.concat(ratings, ignore_index=True) if ratings else pd.DataFrame(columns=rankings.RATING_COLUMNS)
@@ -314,7 +320,8 @@ def format_report(report: AgreementReport) -> str:
         parts = [f"Project '{report.project}' ({report.task_type}), aspect '{report.filters.aspect}', "
                  f"tie policy {report.filters.tie_policy}; reference: {report.reference.get('statement', '')}",
                  ", ".join(f"{k}: {v}" for k, v in report.overview.items()),
-                 "Judges vs humans (majority_*: over all items, unparsed = wrong; *_parsed: parsed items only):",
+                 "Judges vs humans (majority_*: over all items, unparsed = wrong; *_parsed: parsed items only):"
+                 if report.task_type == "pairwise" else "Judges vs the human reference, with the human ceiling:",
                  report.judges.to_string(index=False),
                  "Every definition ('all items': unparsed counts as wrong; 'parsed items': parsed only):",
                  definitions.to_string(index=False) if len(definitions) else "(none)"]

@@ -82,23 +82,39 @@ def coverage_table(judgments: pd.DataFrame, scale: list[int] | None = None) -> p
     """
     if judgments.empty:
         return pd.DataFrame(columns=COVERAGE_COLUMNS)
-    frame = judgments.assign(order=judgments["presented_order"].fillna("none"))
-    valid = frame["is_parsed"].to_numpy(dtype=bool).copy()
-    off = np.zeros(len(frame), bool)
+    order = judgments["presented_order"].to_numpy(dtype=object)
+    order = np.where(pd.isna(order), "none", order).astype(object)
+    valid = judgments["is_parsed"].to_numpy(dtype=bool).copy()
+    off = np.zeros(len(judgments), bool)
     if scale is not None:
-        score = frame["score"].to_numpy(dtype=float)
+        score = judgments["score"].to_numpy(dtype=float)
         off = ~np.isnan(score) & ~np.isin(score, np.asarray(scale, dtype=float))
         valid &= ~off
-    frame = frame.assign(valid=valid, off=off, parsed_item=np.where(valid, frame["item_id"], np.nan))
+    judge_codes, judges = pd.factorize(judgments["judge"].to_numpy(dtype=object), sort=True)
+    item_codes = pd.factorize(judgments["item_id"].to_numpy())[0]
     rows = []
-    for scope in ("order", None):
-        keys = ["judge", scope] if scope else ["judge"]
-        grouped = frame.groupby(keys, sort=True)
-        part = pd.DataFrame({"judgments": grouped.size(), "parsed": grouped["valid"].sum(),
-                             "out_of_range": grouped["off"].sum(), "items": grouped["item_id"].nunique(),
-                             "items_parsed": grouped["parsed_item"].nunique()}).reset_index()
-        rows.append(part if scope else part.assign(order="all"))
+    for name in [*sorted(set(order)), "all"]:
+        keep = np.ones(len(order), bool) if name == "all" else order == name
+        k = judge_codes[keep]
+        rows.append(pd.DataFrame({"judge": judges, "order": name, "judgments": _count(k, None, len(judges)),
+                                  "parsed": _count(k, valid[keep], len(judges)),
+                                  "out_of_range": _count(k, off[keep], len(judges)),
+                                  "items": _distinct(k, item_codes[keep], len(judges)),
+                                  "items_parsed": _distinct(k[valid[keep]], item_codes[keep][valid[keep]], len(judges))}))
     out = pd.concat(rows, ignore_index=True)
+    out = out[out["judgments"] > 0]
     out["unparsed"] = out["judgments"] - out["parsed"] - out["out_of_range"]
-    out[["parsed", "out_of_range"]] = out[["parsed", "out_of_range"]].astype(int)
     return out.sort_values(["judge", "order"], kind="stable")[COVERAGE_COLUMNS].reset_index(drop=True)
+
+
+def _count(groups: np.ndarray, weights: np.ndarray | None, n_groups: int) -> np.ndarray:
+    """Rows (or True weights) per group."""
+    w = None if weights is None else weights.astype(float)
+    return np.bincount(groups, weights=w, minlength=n_groups).astype(int)
+
+
+def _distinct(groups: np.ndarray, items: np.ndarray, n_groups: int) -> np.ndarray:
+    """Distinct items per group (both integer codes from 0): a presence table, no sorting."""
+    n_items = int(items.max(initial=-1)) + 1
+    seen = np.bincount(groups.astype(np.int64) * n_items + items, minlength=n_groups * n_items) > 0
+    return seen.reshape(n_groups, n_items).sum(axis=1).astype(int) if n_items else np.zeros(n_groups, int)

@@ -18,8 +18,12 @@ DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
               help="<kind>-<jsonl|parquet|csv> (kinds: dpo, helpsteer2, rubric, events, judgments) or hf.")
 @click.option("--out", required=True, type=click.Path(), help="Output file (a folder for hf).")
 @click.option("--min-agreement", type=click.FloatRange(0, 1), help="Keep items whose raters agree at least this.")
-@click.option("--exclude-ties", is_flag=True, help="Drop pairs whose final label is a tie.")
-@click.option("--exclude-both-bad", is_flag=True, help="Drop pairs most raters marked 'both bad'.")
+@click.option("--exclude-ties", is_flag=True,
+              help="Drop pairs whose final label is a tie (kept unless given; the Export page drops them from DPO "
+                   "by default).")
+@click.option("--exclude-both-bad", is_flag=True,
+              help="Drop pairs most raters marked 'both bad' (kept unless given; the Export page drops them from "
+                   "DPO by default).")
 @click.option("--source", "sources", multiple=True, type=click.Choice(export_lib.SOURCES),
               help="Keep labels from these sources (repeatable).")
 @click.option("--aspect", "aspects", multiple=True, help="Keep these aspects or criteria (repeatable).")

@@ -1,4 +1,5 @@
-"""`projects create/show/edit/archive/restore/delete` (registered on the `projects` group in setup.py)."""
+"""Projects: list, create (pairwise, or rubric with a criteria file), show, edit (checked against the
+stored labels), archive, restore, delete."""
 from __future__ import annotations
 
 import json
@@ -8,9 +9,26 @@ import click
 
 import storage
 from annotate import projects as project_lib
-from annotate.cli.base import echo_json, open_db
+from annotate.cli.base import cli, echo_json, open_db
 from annotate.config import build_config, parse_criteria, read_config_file
 from annotate.errors import ConfigError
+
+
+@cli.group("projects", invoke_without_command=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--archived", is_flag=True, help="List the archived projects too.")
+@click.pass_context
+def projects_command(ctx, as_json: bool, archived: bool) -> None:
+    """List projects with their item counts; create, show, edit, archive or delete one."""
+    if ctx.invoked_subcommand is not None:
+        return
+    frame = project_lib.list_projects(open_db(ctx), include_archived=archived)
+    if not archived:
+        frame = frame.drop(columns=["archived_at"])
+    if as_json:
+        echo_json(frame.to_dict("records"))
+    else:
+        click.echo(frame.to_string(index=False) if len(frame) else "No projects yet.")
 
 
 def _open_creating(ctx: click.Context):
@@ -57,7 +75,7 @@ def _with_config_options(fn):
     return fn
 
 
-@click.command("create")
+@projects_command.command("create")
 @click.argument("name")
 @click.option("--task-type", type=click.Choice(["pairwise", "rubric"]), default="pairwise", show_default=True)
 @click.option("--criteria", "criteria_file", type=click.Path(exists=True, dir_okay=False),
@@ -81,7 +99,7 @@ def create_command(ctx, name, task_type, criteria_file, config_file, overlap, gu
                    (f" with criteria {', '.join(project.config.aspect_names)}" if task_type == "rubric" else ""))
 
 
-@click.command("show")
+@projects_command.command("show")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_context
@@ -107,7 +125,7 @@ def show_command(ctx, name: str, as_json: bool) -> None:
                                               for r in history.itertuples()))
 
 
-@click.command("edit")
+@projects_command.command("edit")
 @click.argument("name")
 @click.option("--criteria", "criteria_file", type=click.Path(exists=True, dir_okay=False),
               help="Replace the rubric criteria (JSON or YAML, as for create).")
@@ -126,7 +144,7 @@ def edit_command(ctx, name, criteria_file, config_file, overlap, guidelines, set
     click.echo(f"Saved project '{name}' config as version {version}")
 
 
-@click.command("archive")
+@projects_command.command("archive")
 @click.argument("name")
 @click.pass_context
 def archive_command(ctx, name: str) -> None:
@@ -135,7 +153,7 @@ def archive_command(ctx, name: str) -> None:
     click.echo(f"Archived '{name}' (hidden; data kept). Undo: python -m annotate projects restore {name}")
 
 
-@click.command("restore")
+@projects_command.command("restore")
 @click.argument("name")
 @click.pass_context
 def restore_command(ctx, name: str) -> None:
@@ -144,7 +162,7 @@ def restore_command(ctx, name: str) -> None:
     click.echo(f"Restored '{name}'")
 
 
-@click.command("delete")
+@projects_command.command("delete")
 @click.argument("name")
 @click.option("--confirm", metavar="NAME", help="The project's name again (asked for when not given).")
 @click.pass_context

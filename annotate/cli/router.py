@@ -49,7 +49,8 @@ def router_simulate(ctx, project, judge, budgets, seeds, strategies, split, embe
 @router_group.command("apply")
 @click.option("--project", "-p", required=True)
 @click.option("--judge", "-j", required=True)
-@click.option("--strategy", "-s", type=click.Choice(names.STRATEGIES), default="learned", show_default=True)
+@click.option("--strategy", "-s", type=click.Choice(names.STRATEGIES + names.RUBRIC_ONLY), default="learned",
+              show_default=True, help="spread and calibration are for rubric projects.")
 @click.option("--budget", "-b", required=True, help="Human labels (300), a share of items (0.3 or 30%) or money ($120).")
 @click.option("--ai-label", type=click.Choice(names.AI_LABELS), default="judge", show_default=True,
               help="AI label of items not sent to humans: the judge's combined verdict, or the router's "

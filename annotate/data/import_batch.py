@@ -613,9 +613,9 @@ def batch_from_records(project: Project, records: list[Record], mapping: ColumnM
     return builder.batch
 
 
-def chunked(records: Iterator[Record], size: int = CHUNK_SIZE) -> Iterator[list[Record]]:
-    """Lists of up to `size` records."""
-    while chunk := list(islice(records, size)):
+def chunked(records: Iterator[Record], size: int | None = None) -> Iterator[list[Record]]:
+    """Lists of up to `size` (default CHUNK_SIZE) records."""
+    while chunk := list(islice(records, size or CHUNK_SIZE)):
         yield chunk
 
 

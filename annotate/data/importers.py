@@ -76,6 +76,8 @@ def import_file(conn: duckdb.DuckDBPyConnection, project: Project, path: str | P
             writer.items(builder.batch)
             builder.batch.items.clear()
             builder.batch.responses.clear()
+            if not mapping.criterion:  # rows of one item may follow each other only in the criterion shape
+                builder.batch.places.clear()
         _check_mapped_columns(builder, stats, path)
         _refuse_bad_labels(builder, report)
         writer.finish(builder.batch)
@@ -183,8 +185,8 @@ def preview_rows(batch: ImportBatch, project: Project, n: int = 5) -> list[dict]
     by_key = values.groupby("key") if len(values) else None
     for label in batch.labels[:2000]:
         if by_key is not None and label["key"] in by_key.groups:
-            shown = ", ".join(f"{r.aspect}{'' if pd.isna(r.response_idx) else f' (response {int(r.response_idx) + 1})'}"
-                              f" = {r.value:g}" for r in by_key.get_group(label["key"]).itertuples())
+            shown = ", ".join(_value_words(project, r.aspect, r.response_idx, r.value)
+                              for r in by_key.get_group(label["key"]).itertuples())
             labels.setdefault(label["external_id"], []).append(f"{label['annotator']}: {shown}")
     verdicts: dict[str, list[str]] = {}
     for j in batch.judgments[:4000]:
@@ -215,6 +217,18 @@ def preview_rows(batch: ImportBatch, project: Project, n: int = 5) -> list[dict]
     return rows
 
 
+def _value_words(project: Project, aspect: str, response_idx, value: float) -> str:
+    """A label value in the project's words: 'A is slightly better', 'relevance of response 1 = 3 (answers)'."""
+    config = project.config
+    if config.task_type == "pairwise":
+        words = {float(p.value): p.label for p in config.scale}.get(value, f"{value:g}")
+        return words if aspect == "overall" else f"{aspect}: {words}"
+    criterion = next((c for c in config.criteria if c.name == aspect), None)
+    text = criterion.scores.get(int(value), "") if criterion is not None and float(value).is_integer() else ""
+    where = "" if pd.isna(response_idx) or response_idx == 0 else f" of response {int(response_idx) + 1}"
+    return f"{aspect}{where} = {value:g}" + (f" ({text})" if text and text != f"{value:g}" else "")
+
+
 def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
     """A DataFrame of dicts built column by column (several times faster than from the dicts)."""
     return pd.DataFrame({c: [row[c] for row in rows] for c in columns}, columns=columns)
@@ -232,19 +246,24 @@ class _Writer:
         self.cur, self.project, self.report, self.on_duplicate, self.create = cur, project, report, on_duplicate, create
         self.project_id = project_store.insert_project(cur, project.name, project.task_type,
                                                        project.config.model_dump_json()) if create else project.id
+        self.max_before = import_store.max_item_id(cur)
 
     def items(self, batch: ImportBatch) -> None:
         """Insert the batch's items (those the project has already are an error, or skipped)."""
         if not batch.items:
             return
         items = _frame(batch.items, item_store.ITEM_COLUMNS)
-        existing = set() if self.create else item_store.existing_external_ids(
-            self.cur, self.project_id, items["external_id"].tolist())
+        found = import_store.existing_items(self.cur, self.project_id, items["external_id"].tolist())
+        repeated = sorted((e for e, i in found.items() if i > self.max_before), key=lambda e: batch.places[e])
+        if repeated:  # earlier chunks of this file are written already; ids within a chunk are checked on reading
+            raise ImportDataError(f"{batch.places[repeated[0]]}: duplicate id '{repeated[0]}' (first seen earlier in "
+                                  f"this file)")
+        existing = set(found)
         if existing and self.on_duplicate == "error":
             first = sorted(existing, key=lambda e: batch.places[e])[0]
             raise ImportDataError(f"{batch.places[first]}: item id '{first}' already exists in project "
-                                  f"'{self.project.name}' ({len(existing)} duplicate ids in all); nothing was "
-                                  f"imported. Use --on-duplicate skip to import only the new items")
+                                  f"'{self.project.name}' ({len(existing)} duplicate ids in this part of the file); "
+                                  f"nothing was imported. Use --on-duplicate skip to import only the new items")
         keep = ~items["external_id"].isin(existing)
         responses = _frame(batch.responses, item_store.RESPONSE_COLUMNS)
         responses = responses[~responses["external_id"].isin(existing)]

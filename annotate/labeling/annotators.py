@@ -27,7 +27,7 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-RELATIVE_LINK_NOTE = ("links start at the address the app is served on (the URL `streamlit run` prints); "
+RELATIVE_LINK_NOTE = ("links start at the address the app is served on, the URL `streamlit run` prints; "
                       f"set {BASE_URL_ENV} to print full links")
 
 

@@ -120,14 +120,15 @@ def _pairwise_signals(project: Project, humans: pd.DataFrame, judgments: pd.Data
     verdicts = combined_verdicts(judgments, "overall") if len(judgments) else pd.DataFrame(
         columns=["item_id", "judge", "verdict"])
     verdicts = verdicts[verdicts["verdict"].notna()]
-    per_item = pd.DataFrame({"human_labels": counts.apply(
-        lambda r: " · ".join(f"{v} {int(r[v])}" for v in ("A", "tie", "B") if r[v]), axis=1),
+    parts = [np.where(counts[v] > 0, f"{v} " + counts[v].astype(int).astype(str), "") for v in ("A", "tie", "B")]
+    words = pd.Series([" · ".join(p for p in row if p) for row in zip(*parts)], index=counts.index, dtype=object)
+    per_item = pd.DataFrame({"human_labels": words,
         "human_majority": majority.fillna("none"), "split": (n >= 2) & ~is_unique})
     judged = verdicts.merge(majority.rename("majority").reset_index(), on="item_id", how="left")
     judged["disagrees"] = judged["majority"].notna() & (judged["verdict"] != judged["majority"])
-    per_item = per_item.join(judged.groupby("item_id").agg(
-        judges=("verdict", lambda s: ", ".join(f"{j}: {v}" for j, v in zip(judged.loc[s.index, "judge"], s))),
-        judge_disagrees=("disagrees", "any")), how="outer")
+    judged["text"] = judged["judge"].astype(str) + ": " + judged["verdict"].astype(str)
+    per_item = per_item.join(judged.groupby("item_id").agg(judges=("text", ", ".join),
+                                                            judge_disagrees=("disagrees", "any")), how="outer")
     return per_item, codes
 
 
@@ -195,27 +196,27 @@ def _waiting_for(cur, project: Project, actions: pd.DataFrame, item_ids: pd.Inde
 
 
 def _annotator_agreement(codes: pd.DataFrame, threshold: float) -> pd.DataFrame:
-    """Each human's agreement with the strict majority (pairwise) or the rounded median (rubric)
-    of the others on the units both labeled: the leave-one-out comparison of the human ceiling."""
+    """Each human's agreement with the strict majority (pairwise) or the strict mode of the
+    rounded scores (rubric) of the others on the units both labeled: the leave-one-out comparison
+    of the human ceiling. Vectorised over units: counts per value, less the rater's own vote."""
+    values = codes.to_numpy(dtype=float).round()
+    categories = np.unique(values[~np.isnan(values)])
+    onehot = np.stack([values == c for c in categories], axis=2) if len(categories) else np.zeros(
+        (*values.shape, 0), bool)
+    totals = onehot.sum(axis=1)
     rows = []
-    for name in codes.columns:
-        mine, others = codes[name], codes.drop(columns=name)
-        if others.empty:
-            continue
-        reference = others.apply(_strict_mode, axis=1)
-        both = mine.notna() & reference.notna()
-        agreement = float((mine[both] == reference[both]).mean()) if both.any() else float("nan")
-        rows.append({"annotator": name, "labels": int(mine.notna().sum()), "compared": int(both.sum()),
+    for r, name in enumerate(codes.columns):
+        if codes.shape[1] < 2:
+            break
+        others = totals - onehot[:, r, :]
+        top = others.max(axis=1, initial=0)
+        is_strict = (top > 0) & ((others == top[:, None]).sum(axis=1) == 1)
+        reference = np.where(is_strict, categories[others.argmax(axis=1)] if len(categories) else np.nan, np.nan)
+        both = ~np.isnan(values[:, r]) & ~np.isnan(reference)
+        agreement = float((values[both, r] == reference[both]).mean()) if both.any() else float("nan")
+        rows.append({"annotator": name, "labels": int((~np.isnan(values[:, r])).sum()), "compared": int(both.sum()),
                      "agreement": agreement, "is_low": bool(both.any() and agreement < threshold)})
     return pd.DataFrame(rows, columns=["annotator", "labels", "compared", "agreement", "is_low"])
-
-
-def _strict_mode(row: pd.Series) -> float:
-    """The value more of the others chose than any other value, or NaN."""
-    counts = row.dropna().round().value_counts()
-    if counts.empty or (len(counts) > 1 and counts.iloc[0] == counts.iloc[1]):
-        return float("nan")
-    return float(counts.index[0])
 
 
 # ---------------------------------------------------------------- one item
@@ -356,6 +357,7 @@ def _researcher(conn: duckdb.DuckDBPyConnection, name: str) -> dict:
 # ---------------------------------------------------------------- tables in words (for the page)
 
 ORDER_WORDS = {"AB": "A left, B right", "BA": "B left, A right"}
+JUDGE_ORDER_WORDS = {"AB": "A first, B second", "BA": "B first, A second"}
 
 
 def events_table(item: ReviewItem) -> pd.DataFrame:
@@ -379,11 +381,11 @@ def judgments_table(item: ReviewItem) -> pd.DataFrame:
     """The item's judgments for people: Judge, Criterion/aspect, Order shown, Verdict (or Score),
     P(A) / P(tie) / P(B) rounded, Rationale."""
     frame = item.judgments
-    probs = [p if p is not None and len(p) == 3 else [np.nan] * 3 for p in frame["probs"]]
+    probs = [p if isinstance(p, (list, tuple, np.ndarray)) and len(p) == 3 else [np.nan] * 3 for p in frame["probs"]]
     probs = np.asarray(probs, dtype=float).reshape(-1, 3)
     verdict = frame["verdict"].where(frame["is_parsed"].astype(bool), "could not be parsed")
     out = pd.DataFrame({"Judge": frame["judge"], "Aspect": frame["aspect"],
-                        "Order shown": frame["presented_order"].map(ORDER_WORDS).fillna("one response"),
+                        "Order shown": frame["presented_order"].map(JUDGE_ORDER_WORDS).fillna("one response"),
                         "Verdict": verdict.fillna(frame["score"].map(lambda s: f"score {s:g}" if pd.notna(s) else ""))})
     if not np.isnan(probs).all():
         out[["P(A better)", "P(tie)", "P(B better)"]] = np.round(probs, 2)

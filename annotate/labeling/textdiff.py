@@ -92,26 +92,47 @@ def _changed_flags(tokens_a: list[str], tokens_b: list[str]) -> tuple[list[bool]
 
 def _render(tokens: list[str], changed: list[bool], blocks: list[tuple[str, str]],
             other_blocks: list[tuple[str, str]]) -> str:
-    parts: list[str] = []
+    """Markdown of one side: changed plain words wrapped, a run of them (on one line) as one span."""
+    pieces: list[tuple[str, bool]] = []  # (markdown, is highlighted)
     at_line_start = True
     for token, is_changed in zip(tokens, changed):
         if token.startswith(_CODE_BLOCK):
             index = int(token[len(_CODE_BLOCK):].split("\0", 1)[0])
             other = other_blocks[index][1] if index < len(other_blocks) else ""
-            parts.append(_code_diff(*blocks[index], other) if is_changed else token.split("\0", 2)[2])
+            pieces.append((_code_diff(*blocks[index], other) if is_changed else token.split("\0", 2)[2], False))
             at_line_start = True
             continue
         if token.isspace():
-            parts.append(token)
+            pieces.append((token, False))
             at_line_start = at_line_start or "\n" in token
             continue
         is_marker = at_line_start and _BLOCK_MARKER.fullmatch(token) is not None
         at_line_start = False
-        if is_changed and not is_marker and _is_wrappable(token):
-            parts.append(f":orange-background[{escape_dollars(token)}]")
+        pieces.append((escape_dollars(token), is_changed and not is_marker and _is_wrappable(token)))
+    return "".join(_merge_runs(pieces))
+
+
+def _merge_runs(pieces: list[tuple[str, bool]]) -> list[str]:
+    """Wrap each run of highlighted pieces, joined by spaces within a line, in one directive."""
+    out: list[str] = []
+    run: list[str] = []
+    gap = ""  # whitespace after a highlighted piece: inside the run if another one follows
+    for text, is_highlighted in pieces:
+        if is_highlighted:
+            run.extend([gap, text] if run else [text])
+            gap = ""
+        elif run and not gap and text.isspace() and "\n" not in text:
+            gap = text
         else:
-            parts.append(escape_dollars(token))
-    return "".join(parts)
+            if run:
+                out.append(f":orange-background[{''.join(run)}]")
+                run = []
+            out.append(gap + text)
+            gap = ""
+    if run:
+        out.append(f":orange-background[{''.join(run)}]")
+    out.append(gap)
+    return out
 
 
 def _is_wrappable(token: str) -> bool:

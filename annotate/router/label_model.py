@@ -28,7 +28,13 @@ from sklearn.linear_model import LogisticRegression
 
 from annotate.router.features import ItemFeatures
 from annotate.router.selection import inclusion_probability
-from annotate.router.strategies import CLASSES, Context, apply_leak_guard, design_matrix, fit_logistic
+from annotate.router.strategies import (
+    CLASSES,
+    Context,
+    apply_leak_guard,
+    design_matrix,
+    fit_logistic,
+)
 
 LABEL_MODEL_VERSION = "label-model-v1"
 LABEL_MODEL_SOURCE = f"router {LABEL_MODEL_VERSION}"
@@ -42,7 +48,7 @@ class LabelModel:
     """
     version = LABEL_MODEL_VERSION
 
-    def __init__(self, rng: np.random.Generator, prior_weight: float = 20.0, max_prior_rows: int = 2000):
+    def __init__(self, rng: np.random.Generator, prior_weight: float = 20.0, max_prior_rows: int = 300):
         self.rng, self.prior_weight, self.max_prior_rows = rng, prior_weight, max_prior_rows
 
     def fit(self, features: ItemFeatures, context: Context) -> "LabelModel":

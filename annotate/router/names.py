@@ -10,6 +10,7 @@ STRATEGIES = STATIC + LEARNED
 PRIOR_ORDER = ("disagreement", "inconsistency", "uncertainty", "random")
 DEFAULT_STRATEGIES = ("all-ai", "random", "uncertainty", "inconsistency", "disagreement", "hyper", "learned",
                       "oracle", "all-human")
+RUBRIC_ONLY = ("spread", "calibration")  # rubric projects: judges' score spread, calibration misses
 AI_LABELS = ("judge", "model")
 SPLITS = ("all", "dev", "test")
 DEFAULT_EVERY_N = 20

@@ -21,19 +21,32 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 import storage
 from annotate.analysis.reference import reference_labels
+from annotate.analysis.verdicts import combined_verdicts
 from annotate.errors import AnnotateError, NotFoundError
 from annotate.projects import Project, get_project
 from annotate.router.budget import Budget, BudgetError
-from annotate.router.names import AI_LABELS, DEFAULT_EVERY_N
 from annotate.router.features import VERDICT, ItemFeatures, build_features
-from annotate.router.label_model import LABEL_MODEL_SOURCE, LabelModel
+from annotate.router.label_model import LABEL_MODEL_SOURCE, choose_labels
+from annotate.router.names import AI_LABELS, DEFAULT_EVERY_N
 from annotate.router.reasons import explain
-from annotate.router.strategies import MODEL_VERSION, Context, check_strategy, make_router, top_k
-from annotate.analysis.verdicts import combined_verdicts
-from storage import items as items_store, judgments as judgments_store, labels as labels_store
+from annotate.router.strategies import (
+    MODEL_VERSION,
+    Context,
+    check_strategy,
+    design_matrix,
+    fit_logistic,
+    judge_errors,
+    make_router,
+    top_k,
+    unavailable,
+)
+from storage import items as items_store
+from storage import judgments as judgments_store
+from storage import labels as labels_store
 from storage import routing as store
 
 SNAPSHOT_LIMIT = 40  # named static features kept in each decision's snapshot (categories excluded)
@@ -154,11 +167,17 @@ def plan_routing(conn: duckdb.DuckDBPyConnection, project: str, judge: str, stra
         AnnotateError: an unknown strategy or AI-label mode.
     """
     found = get_project(conn, project)
-    check_strategy(strategy)
+    if found.task_type == "pairwise":
+        check_strategy(strategy)
     if ai_label not in AI_LABELS:
         raise AnnotateError(f"Unknown AI label '{ai_label}' (use {' or '.join(AI_LABELS)})")
-    features = load_features(conn, project, judge, embeddings=embeddings)
     judge_id = resolve_judge(conn, found, judge)
+    if found.task_type == "rubric":
+        return _plan_rubric(conn, found, judge, judge_id, strategy, budget, seed, calibration)
+    features = load_features(conn, project, judge, embeddings=embeddings)
+    reason = unavailable(strategy, features)
+    if reason:
+        raise AnnotateError(f"Strategy '{strategy}' on project '{project}' {reason}")
     n = len(features)
     n_human = budget.human_items(n, store.judge_call_count(storage.cursor(conn), found.id, judge_id))
     n_human = {"all-ai": 0}.get(strategy, n_human)
@@ -171,21 +190,43 @@ def plan_routing(conn: duckdb.DuckDBPyConnection, project: str, judge: str, stra
                       else np.isin(np.arange(n), rng.choice(n, n_calibration, replace=False)))
     known = known_classes(project_labels(conn, project), features.item_ids, found.config.split_policy)
     context = Context(known, is_calibration, n_human)
-    router = make_router(strategy, rng).fit(features, context)
+    with threadpool_limits(limits=1):
+        router = make_router(strategy, rng).fit(features, context)
     is_labelled = ~np.isnan(known)
     human = is_labelled | is_calibration
+    router.gain_ = router.gain_ + 1e-9 * rng.random(n)  # ties broken here, so the stored priority orders the queue
     human[top_k(router.gain_, ~human, max(0, n_human - human.sum()), rng)] = True
     labels, sources = features.ai_label, list(features.ai_source)
     if ai_label == "model":
         model_context = Context(known, is_calibration, n_human, shared_evidence=True)
-        labels = LabelModel(rng).fit(features, model_context).labels_
-        sources = [LABEL_MODEL_SOURCE] * n
+        with threadpool_limits(limits=1):
+            labels, is_model, note = choose_labels(features, model_context, router.gain_, seed)
+        sources = [LABEL_MODEL_SOURCE if is_model else s for s in sources]
+        context.warnings.append(f"AI labels: {note}")
         context.warnings.extend(w for w in model_context.warnings if w not in context.warnings)
     decisions = _decisions(features, router, human, is_calibration, is_labelled, labels, sources)
     version = MODEL_VERSION.get(strategy, f"{strategy}-v1")
     return RoutingPlan(decisions, found, judge, judge_id, strategy, version, budget, n_human,
                        int(is_calibration.sum()), seed, ai_label, getattr(router, "choice_", strategy),
                        list(context.warnings), features, known)
+
+
+def _plan_rubric(conn, found: Project, judge: str, judge_id: int, strategy: str, budget: Budget, seed: int,
+                 calibration: np.ndarray | None) -> RoutingPlan:
+    """plan_routing for a rubric project (annotate/router/rubric.py): items whose judges' scores
+    spread, or whose judge missed the humans on the calibration slice, go to humans."""
+    from annotate.router.rubric import load_units, plan_rubric_decisions
+
+    units = load_units(conn, found.name, judge)
+    n = len(units.item_ids)
+    n_human = {"all-ai": 0}.get(strategy, budget.human_items(n))
+    rng = np.random.default_rng(seed)
+    n_calibration = 0 if strategy in ("all-ai", "all-human") else budget.calibration_items(n_human)
+    is_calibration = (np.isin(units.item_ids, calibration) if calibration is not None
+                      else np.isin(np.arange(n), rng.choice(n, n_calibration, replace=False)))
+    decisions, choice = plan_rubric_decisions(conn, found.name, judge, strategy, n_human, is_calibration, rng, units)
+    return RoutingPlan(decisions, found, judge, judge_id, strategy, f"{strategy}-rubric-v1", budget, n_human,
+                       int(is_calibration.sum()), seed, "judge", choice)
 
 
 def _decisions(features: ItemFeatures, router, human: np.ndarray, is_calibration: np.ndarray,
@@ -299,11 +340,11 @@ def estimated_curve(plan: RoutingPlan) -> tuple[pd.DataFrame | None, str]:
         (frame with budget, human_items, expected_accuracy; plus attrs all_ai, n_labels) or
         (None, why not).
     """
-    from annotate.router.strategies import design_matrix, fit_logistic, judge_errors
-
     known = plan.known if plan.known is not None else np.array([])
     n_labels = int((~np.isnan(known)).sum())
-    if plan.features is None or n_labels < MIN_CURVE_LABELS:
+    if plan.features is None:
+        return None, "No estimated accuracy curve for rubric projects: use the simulation below."
+    if n_labels < MIN_CURVE_LABELS:
         return None, (f"No estimated accuracy curve: it is estimated from human labels, and this project has "
                       f"{n_labels} labelled item(s) (at least {MIN_CURVE_LABELS} needed). Label the calibration "
                       f"slice first.")

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 import duckdb
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 import storage
 from annotate.errors import AnnotateError
@@ -39,7 +40,13 @@ from annotate.router.features import ItemFeatures
 from annotate.router.label_model import choose_labels
 from annotate.router.names import DEFAULT_STRATEGIES, HEURISTICS, LEARNED, SPLITS
 from annotate.router.routing import load_features, project_labels, reference_classes
-from annotate.router.strategies import Context, check_strategy, make_router, top_k, unavailable
+from annotate.router.strategies import (
+    Context,
+    check_strategy,
+    make_router,
+    top_k,
+    unavailable,
+)
 from storage import items as items_store
 
 DEV_SHARE = 0.3
@@ -140,18 +147,19 @@ def route_once(features: ItemFeatures, first: np.ndarray, strategy: str, n_human
     n = len(features)
     bought = np.zeros(n, dtype=bool)
     bought[rng.choice(n, n_calibration, replace=False)] = True
+    tiebreak = rng.random(n)
     known = np.full(n, np.nan)
     known[bought] = first[bought]
     context = Context(known, bought.copy(), n_human, shared_evidence)
     if strategy == "oracle":
         gain = (features.ai_label != gold).astype(float)
-        bought[top_k(gain, ~bought, n_human - n_calibration, rng)] = True
+        bought[top_k(gain, ~bought, n_human - n_calibration, rng, tiebreak)] = True
         known[bought] = first[bought]
         return bought, context, strategy, gain
     router = make_router(strategy, rng).fit(features, context)
     step = max(1, batch) if strategy in LEARNED else n
     while bought.sum() < n_human:
-        chosen = top_k(router.gain_, ~bought, min(step, n_human - bought.sum()), rng)
+        chosen = top_k(router.gain_, ~bought, min(step, n_human - bought.sum()), rng, tiebreak)
         bought[chosen] = True
         known[chosen] = first[chosen]
         if strategy in LEARNED and bought.sum() < n_human:
@@ -196,6 +204,14 @@ def simulate_features(features: ItemFeatures, gold: np.ndarray, first: np.ndarra
             check_strategy(name)
     batch = round(batch_fraction * len(features))
     rows, skipped, warnings = [], {}, []
+    with threadpool_limits(limits=1):  # many small fits: BLAS threads only fight each other
+        _run_all(features, first, gold, budgets, seeds, strategies, batch, calibration_fraction, rows, skipped, warnings)
+    runs = pd.DataFrame(rows)
+    return SimulationResult(runs, _summary(runs), _auc(runs), len(features), split, sorted(budgets), skipped, warnings)
+
+
+def _run_all(features, first, gold, budgets, seeds, strategies, batch, calibration_fraction, rows, skipped,
+             warnings) -> None:
     for strategy in strategies:
         reason = unavailable(strategy, features) if strategy in HEURISTICS else None
         if reason:
@@ -206,20 +222,18 @@ def simulate_features(features: ItemFeatures, gold: np.ndarray, first: np.ndarra
                 row, notes = _score(features, first, gold, strategy, fraction, seed, batch, calibration_fraction)
                 rows.append(row)
                 warnings.extend(n for n in notes if n not in warnings)
-    runs = pd.DataFrame(rows)
-    return SimulationResult(runs, _summary(runs), _auc(runs), len(features), split, sorted(budgets), skipped, warnings)
 
 
-def _summary(runs: pd.DataFrame) -> pd.DataFrame:
+def _summary(runs: pd.DataFrame, measures: dict[str, str] = MEASURES) -> pd.DataFrame:
     grouped = runs.groupby(["strategy", "budget"], sort=False)
     out = grouped.size().rename("seeds").reset_index()
-    for measure in MEASURES:
+    for measure in measures:
         stats = grouped[measure].agg(["mean", "std"]).fillna(0.0).reset_index(drop=True)
         out[f"{measure}_mean"], out[f"{measure}_std"] = stats["mean"].to_numpy(), stats["std"].to_numpy()
     return out
 
 
-def _auc(runs: pd.DataFrame) -> pd.DataFrame:
+def _auc(runs: pd.DataFrame, measures: dict[str, str] = MEASURES) -> pd.DataFrame:
     """Normalised trapezoid area of accuracy over budget, per strategy, measure and seed; then
     mean and std over seeds."""
     def area(group: pd.DataFrame, measure: str) -> float:
@@ -227,7 +241,7 @@ def _auc(runs: pd.DataFrame) -> pd.DataFrame:
         x, y = group["budget"].to_numpy(), group[measure].to_numpy()
         return float(y[0]) if len(x) < 2 else float(np.trapezoid(y, x) / (x[-1] - x[0]))
     frames = []
-    for measure in MEASURES:
+    for measure in measures:
         per_seed = runs.groupby(["strategy", "seed"], sort=False)[["budget", measure]].apply(area, measure)
         stats = per_seed.rename("auc").reset_index().groupby("strategy", sort=False)["auc"]
         frames.append(stats.agg(mean="mean", std="std").reset_index().fillna({"std": 0.0}).assign(measure=measure))

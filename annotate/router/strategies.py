@@ -15,14 +15,16 @@ Simple baselines (no human label needed):
 Each baseline looks at one signal only, as a researcher who picks one heuristic would.
 
 learned: never worse than the best simple baseline by construction (issue 16). It starts from the
-first available baseline in PRIOR_ORDER and moves to another ranking only when the calibration
+first available baseline in PRIOR_ORDER (random is never a candidate: it cannot be better than an
+informative signal) and moves to another ranking only when the calibration
 slice (the random part of the bought labels) shows it catches more of the judge's errors at this
 budget, with a paired, held-out estimate whose lower bound (mean - Z x standard error) is above
 zero (`annotate/router/selection.py`). The candidates are the other baselines and an error model:
 a logistic regression of 1[judge's verdict != human] on every feature (judge probabilities,
 two-order inconsistency, judge disagreement, lengths, sibling consistency, opted-in metadata),
 whose regularisation is chosen by cross-validation inside the bought labels; its calibration-item
-scores are out-of-fold. While a baseline is in use, the error model only breaks its ties.
+scores are out-of-fold. While a baseline is in use, the error model only breaks its ties, once
+MIN_MODEL_LABELS labels are bought (before that the baseline's own order is kept as it is).
 
 hyper: HyPER's per-instance gain form (Miranda et al. 2024, "Hybrid Preferences: Learning to Route
 Instances for Human vs. AI Feedback", arXiv 2410.19133, section 3): a linear performance prediction
@@ -53,6 +55,7 @@ CLASSES = np.array(sorted(SIGN.values()), dtype=float)  # -1 A, 0 tie, +1 B
 MODEL_VERSION = {"learned": "learned-v2", "hyper": "hyper-ridge-v2"}
 C_GRID = (0.03, 0.3, 3.0)
 TIE_BREAK = 1e-3
+MIN_MODEL_LABELS = 30  # bought labels before the error model may break a baseline's ties
 
 
 @dataclass
@@ -148,8 +151,9 @@ def judge_errors(features: ItemFeatures, known: np.ndarray) -> np.ndarray:
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, weight: np.ndarray | None = None,
-                 cv_rows: np.ndarray | None = None, folds: int = 3) -> LogisticRegression | None:
-    """A logistic regression with C chosen from C_GRID by `folds`-fold cross-validated log-loss.
+                 cv_rows: np.ndarray | None = None, folds: int = 3, c: float | None = None) -> LogisticRegression | None:
+    """A logistic regression with C chosen from C_GRID by `folds`-fold cross-validated log-loss
+    (or the given `c`, to reuse an earlier choice).
 
     Only the rows in `cv_rows` (default: all) are held out in turn; the other rows (pseudo-labels)
     are always in training. Returns None when `y` has a single class.
@@ -159,8 +163,8 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, rng: np.random.Generator, weight:
         return None
     weight = np.ones(len(y)) if weight is None else weight
     cv_rows = np.arange(len(y)) if cv_rows is None else cv_rows
-    best_c = 0.3
-    if len(cv_rows) >= 5 * folds:
+    best_c = 0.3 if c is None else c
+    if c is None and len(cv_rows) >= 5 * folds:
         fold = rng.permutation(len(cv_rows)) % folds
         losses = [_cv_loss(x, y, weight, cv_rows, fold, c, classes) for c in C_GRID]
         best_c = C_GRID[int(np.argmin(losses))]
@@ -203,12 +207,13 @@ class LearnedRouter:
 
     def __init__(self, rng: np.random.Generator, z: float = 1.0):
         self.rng, self.z = rng, z
+        self.C_, self.cv_labels_ = None, 0  # the cross-validated C, and how many labels chose it
 
     def fit(self, features: ItemFeatures, context: Context) -> "LearnedRouter":
         apply_leak_guard(features, context)
         x = design_matrix(features, context)
         errors = judge_errors(features, context.known)
-        heuristics = [h for h in PRIOR_ORDER if h != "random" and unavailable(h, features) is None] + ["random"]
+        heuristics = [h for h in PRIOR_ORDER if h != "random" and unavailable(h, features) is None] or ["random"]
         scores = {h: heuristic_gain(h, features, self.rng) for h in heuristics}
         error_probs, held_out = self._error_model(features, x, errors, context.calibration)
         candidates = [Candidate(h, scores[h], scores[h]) for h in heuristics]
@@ -219,8 +224,10 @@ class LearnedRouter:
         self.x_ = x
         if self.choice_ == "error model":
             self.gain_ = error_probs
-        else:
+        elif (~np.isnan(errors)).sum() >= MIN_MODEL_LABELS:
             self.gain_ = scores[self.choice_] + TIE_BREAK * error_probs
+        else:  # too few labels for the model to break ties better than chance: the baseline as it is
+            self.gain_ = scores[self.choice_]
         return self
 
     def _error_model(self, features: ItemFeatures, x: np.ndarray, errors: np.ndarray,
@@ -230,7 +237,10 @@ class LearnedRouter:
         bought = np.flatnonzero(~np.isnan(errors))
         no_label = np.isnan(features.ai_label)
         base = float(np.mean(errors[bought])) if len(bought) else 0.5
-        model = fit_logistic(x[bought], errors[bought], self.rng) if len(bought) else None
+        if len(bought) >= 1.5 * self.cv_labels_:  # choose C again once the labels grew by half
+            self.C_, self.cv_labels_ = None, len(bought)
+        model = fit_logistic(x[bought], errors[bought], self.rng, c=self.C_) if len(bought) else None
+        self.C_ = model.C if model is not None and len(bought) >= 15 else None
         probs = np.full(len(x), base) if model is None else model.predict_proba(x)[:, -1]
         held_out = probs.copy()
         cal = np.flatnonzero(calibration & ~np.isnan(errors))
@@ -280,8 +290,11 @@ def make_router(strategy: str, rng: np.random.Generator) -> Router:
     return StaticRouter(strategy, rng)
 
 
-def top_k(gain: np.ndarray, eligible: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
-    """Indices of the k eligible items with the highest gain, ties broken at random."""
-    order = np.lexsort((rng.random(len(gain)), -gain))
+def top_k(gain: np.ndarray, eligible: np.ndarray, k: int, rng: np.random.Generator,
+          tiebreak: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the k eligible items with the highest gain, ties broken at random (by
+    `tiebreak`, one random number per item, when given: the same draw for every strategy of a
+    seed, so that two strategies with the same gains buy the same items)."""
+    order = np.lexsort((rng.random(len(gain)) if tiebreak is None else tiebreak, -gain))
     return order[eligible[order]][:k]
 

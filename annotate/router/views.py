@@ -85,3 +85,9 @@ def area_caption(result: SimulationResult) -> str:
     low, high = min(result.budgets), max(result.budgets)
     return (f"Area under accuracy vs budget between {low:.0%} and {high:.0%} of the items sent to humans, divided "
             f"by that range: it ranges from 0 to 1 and equals the mean accuracy over those budgets.")
+
+
+def curve_rules(curve: pd.DataFrame) -> pd.DataFrame:
+    """The estimated curve's reference rules: all items to the AI, all items to humans."""
+    return pd.DataFrame({"Reference": ["All AI (estimated)", "All human"],
+                         "Accuracy": [round(curve.attrs["all_ai"], 4), 1.0]})

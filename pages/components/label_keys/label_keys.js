@@ -187,6 +187,7 @@ export default function (component) {
       if (rowIndex < required - 1) move(1);
       return;
     }
+    if (key === "Tab" && !focusIsOnScreen()) return; // Tab keeps moving the focus through the rest of the page
     if (key === "ArrowDown" || (key === "Tab" && !event.shiftKey && !(draft.current === navRows - 1 && data.justification))) {
       if (navRows > 1 || key === "Tab") { handled(); move(1); }
       return;
@@ -213,6 +214,11 @@ export default function (component) {
     else if (lower === "d" && data.diff) { handled(); send("diff", { on: !data.diff.on }); }
   }
 
+  function focusIsOnScreen() {
+    const active = document.activeElement;
+    return !active || active === document.body || root.contains(active) || active.id === "stMain";
+  }
+
   function flashLocked() {
     root.classList.remove("lk-flash");
     void root.offsetWidth;
@@ -224,7 +230,8 @@ export default function (component) {
     const row = isConfidence ? { title: "Confidence (optional): 1 = guessing, 5 = certain", group: null } : rows[rowIndex];
     const value = isConfidence ? draft.confidence : draft.values[row.key];
     const isCurrent = draft.current === rowIndex;
-    const buttons = el("div", { class: "lk-options", role: "radiogroup", "aria-label": row.title });
+    const compact = optionsOf(rowIndex).every((o) => o.label.length <= 3);
+    const buttons = el("div", { class: "lk-options" + (compact ? " lk-compact" : ""), role: "radiogroup", "aria-label": row.title });
     for (const option of optionsOf(rowIndex)) {
       const selected = option.value === value;
       buttons.append(el("button", {

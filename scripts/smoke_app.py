@@ -1,0 +1,66 @@
+"""Smoke test of the annotation app as README's first command installs it: without the local-model
+stack (torch, sentence-transformers). CI runs it in a virtual environment made from requirements.txt
+alone (.ci/run), where pytest is not installed either.
+
+It runs the CLI as a user would (`init --demo`, `projects`), then opens every page of the app for an
+admin (Streamlit's AppTest) and fails when a page raises or when torch got imported.
+
+    .venv/bin/python scripts/smoke_app.py
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PAGES = ["pages/label.py", "pages/history.py", "pages/home.py", "pages/analysis.py", "pages/export.py",
+         "pages/judges.py", "pages/router.py", "pages/admin.py", "pages/projects.py"]
+
+
+def cli(db: Path, *args: str) -> str:
+    """Run `python -m annotate --db DB ARGS`; return its output or exit with it."""
+    result = subprocess.run([sys.executable, "-m", "annotate", "--db", str(db), *args], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300)
+    if result.returncode != 0:
+        sys.exit(f"annotate {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+    return result.stdout
+
+
+def open_every_page(db: Path, token: str) -> None:
+    """Log in with `token` and run each page; exit on the first exception."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["ANNOTATE_DB"] = str(db)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    at.query_params["token"] = token
+    at.run()
+    for page in [None, *PAGES]:
+        if page is not None:
+            at.switch_page(page).run()
+        if at.exception:
+            sys.exit(f"{page or 'app.py'} raised: {at.exception[0].message}")
+        print(f"ok  {page or 'app.py (login)'}")
+
+
+def main() -> None:
+    if importlib.util.find_spec("torch") is not None:
+        sys.exit("torch is installed here: run this in a virtual environment made from requirements.txt alone")
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "smoke.duckdb"
+        links = cli(db, "init", "--demo")
+        token = next(line.split("token=")[1] for line in links.splitlines() if "admin:" in line)
+        projects = json.loads(cli(db, "projects", "--json"))
+        print(f"ok  init --demo, projects: {', '.join(p['name'] for p in projects)}")
+        open_every_page(db, token.strip())
+    if "torch" in sys.modules:
+        sys.exit("a page imported torch")
+    print("The annotation app works without the local-model stack.")
+
+
+if __name__ == "__main__":
+    main()
