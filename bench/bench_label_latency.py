@@ -20,7 +20,8 @@ Goals (issue 12): choice < 50 ms p95; next item p50 < 150 ms and p95 < 300 ms at
 Another tool: `--url URL` times a page that is already running and logged in at that address
 (only browser-side numbers): `--choice-key 1 --shown "CSS"` (an element that appears once the
 choice shows), `--submit-key Control+Enter --item "CSS"` (an element whose text changes with the
-item).
+item), `--ready "CSS"` (present when the page takes keys). For this app, logged in by a link:
+`--url "http://127.0.0.1:8501/?token=..." --shown .lk-selected --ready ".lk-root[data-state=ready]"`.
 """
 from __future__ import annotations
 
@@ -140,7 +141,8 @@ def measure_store(n_items: int, submits: int, n_parallel: int, port: int) -> lis
     return rows
 
 
-async def time_other(url: str, submits: int, choice_key: str, shown: str, submit_key: str, item: str) -> list[dict]:
+async def time_other(url: str, submits: int, choice_key: str, shown: str, submit_key: str, item: str,
+                     ready: str | None) -> list[dict]:
     """Time another running labeling page with the same in-page clock (browser-side numbers only)."""
     from playwright.async_api import async_playwright
     shown_check = f"return !!document.querySelector({shown!r});"
@@ -153,15 +155,18 @@ async def time_other(url: str, submits: int, choice_key: str, shown: str, submit
         await page.wait_for_selector(item, timeout=60_000)
         await page.evaluate(KEY_TIME)
         for _ in range(submits):
+            if ready:
+                await page.wait_for_selector(ready, timeout=60_000)
             before = await page.text_content(item)
             await page.keyboard.press(choice_key)
             choice.append(await page.evaluate(WAIT, [shown_check, None]))
             await page.keyboard.press(submit_key)
             nexts.append(await page.evaluate(WAIT, [item_check, before]))
         await browser.close()
-    return [{"store": url, "measure": "choice key -> choice shown", "p50 ms": pct(choice, 50),
+    shown_url = url.split("?", 1)[0]  # never print a token
+    return [{"store": shown_url, "measure": "choice key -> choice shown", "p50 ms": pct(choice, 50),
              "p95 ms": pct(choice, 95), "n": len(choice)},
-            {"store": url, "measure": "submit -> next item shown", "p50 ms": pct(nexts, 50),
+            {"store": shown_url, "measure": "submit -> next item shown", "p50 ms": pct(nexts, 50),
              "p95 ms": pct(nexts, 95), "n": len(nexts)}]
 
 
@@ -175,10 +180,12 @@ def main() -> None:
     parser.add_argument("--choice-key", default="1")
     parser.add_argument("--shown", default=".lk-selected")
     parser.add_argument("--submit-key", default="Control+Enter")
-    parser.add_argument("--item", default="[data-testid='stMarkdownContainer']")
+    parser.add_argument("--item", default="[data-testid='stProgress']")
+    parser.add_argument("--ready", help="CSS of an element present when the page takes keys")
     args = parser.parse_args()
     if args.url:
-        rows = asyncio.run(time_other(args.url, args.submits, args.choice_key, args.shown, args.submit_key, args.item))
+        rows = asyncio.run(time_other(args.url, args.submits, args.choice_key, args.shown, args.submit_key, args.item,
+                                      args.ready))
     else:
         rows = [row for size in args.sizes.split(",")
                 for row in measure_store(int(size), args.submits, args.annotators, args.port)]

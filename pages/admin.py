@@ -13,6 +13,9 @@ from pages import session
 INVITE = "admin_invite"    # (who, link) shown once, on the run after the action
 MESSAGE = "admin_message"  # (kind, text) shown once
 NAME, ROLE, WHO = "admin_name", "admin_role", "admin_who"
+PROGRESS_COLUMNS = {"annotator": "Name", "role": "Role", "is_active": "Active", "project": "Project",
+                    "labels": "Labels", "today": "Today", "skips": "Skips", "flags": "Flags",
+                    "median_seconds": "Median seconds per label", "last_event_at": "Last label"}
 
 
 @session.guard("admin")
@@ -81,4 +84,4 @@ buttons[2].button("Deactivate", on_click=act, args=("deactivate",), width="stret
 buttons[3].button("Reactivate", on_click=act, args=("reactivate",), width="stretch")
 
 st.subheader("Progress")
-st.dataframe(assignment.annotator_progress(conn), hide_index=True, width="stretch")
+st.dataframe(assignment.annotator_progress(conn).rename(columns=PROGRESS_COLUMNS), hide_index=True, width="stretch")

@@ -120,6 +120,8 @@ with tabs["Raters"]:
     st.subheader("Krippendorff's alpha over humans")
     table(result.alpha, "alpha")
 with tabs["Annotators"]:
+    if "loo_agreement" in result.annotators and result.annotators["loo_agreement"].notna().any():
+        st.altair_chart(charts.annotator_chart(result.annotators), width="stretch")
     table(result.annotators, "annotators")
 if is_pairwise:
     with tabs["Bias"]:

@@ -153,7 +153,7 @@ def show_table(frame: pd.DataFrame) -> None:
                                                            format="%.0f" if whole else "%.3f")
         else:
             config[column] = st.column_config.Column(title, help=help_text or None)
-    text = frame.select_dtypes(include="object").columns
+    text = [c for c in frame.columns if pd.api.types.is_object_dtype(frame[c]) or pd.api.types.is_string_dtype(frame[c])]
     shown = frame.assign(**{c: frame[c].fillna("") for c in text})
     if "measure" in text:  # measure names as words ('accuracy_first' -> 'accuracy first')
         shown["measure"] = shown["measure"].astype(str).str.replace("_", " ")
@@ -215,7 +215,8 @@ def rater_heatmap(pairs: pd.DataFrame, value: str) -> alt.Chart:
     both = pd.concat([pairs, pairs.rename(columns={"rater_a": "rater_b", "rater_b": "rater_a",
                                                     "kind_a": "kind_b", "kind_b": "kind_a"})])
     names = sorted(set(both["rater_a"]))
-    size = max(MIN_PLOT, 46 * len(names))
+    cell = min(46, max(24, 760 // max(len(names), 1)))  # 30 raters still fit the page's width
+    size = max(MIN_PLOT, cell * len(names))
     base = alt.Chart(both).encode(x=alt.X("rater_a:N", sort=names, axis=alt.Axis(labelLimit=1000, labelAngle=-40,
                                                                                  labelOverlap=False, title=None,
                                                                                  labelFontSize=13)),
@@ -294,3 +295,20 @@ def criterion_chart(table: pd.DataFrame) -> alt.Chart:
     return fit_width((zero + points).properties(height=max(MIN_PLOT, 18 * rows + 40),
                                                 title="Judges vs humans per criterion (item level; the ceiling: "
                                                       "each human against the others)"))
+
+
+def annotator_chart(annotators: pd.DataFrame) -> alt.Chart:
+    """Each annotator's agreement with the majority of the others (leave-one-out), with 50% and
+    the annotators' median as references."""
+    data = annotators.dropna(subset=["loo_agreement"])
+    y = alt.Y("annotator:N", axis=NAMES, sort=alt.EncodingSortField("loo_agreement", order="ascending"))
+    bars = alt.Chart(data).mark_bar(size=16, color="#2a9d8f").encode(
+        x=alt.X("loo_agreement:Q", scale=alt.Scale(domain=[0, 1]), axis=alt.Axis(format="%"),
+                title="Agreement with the majority of the other annotators"), y=y,
+        tooltip=[alt.Tooltip("annotator", title="Annotator"), alt.Tooltip("labels", title="Labels"),
+                 alt.Tooltip("loo_n", title="Items compared"),
+                 alt.Tooltip("loo_agreement:Q", format=".3f", title="Agreement with the others")])
+    median = alt.Chart(data).mark_rule(color="#e76f51", strokeDash=[6, 3], size=2).encode(
+        x="median(loo_agreement):Q")
+    return fit_width((bars + median).properties(height=max(MIN_PLOT, ROW * len(data) + 40),
+                                                title="Each annotator against the others (dashed: the median)"))

@@ -111,7 +111,8 @@ def runs() -> None:
         left, right = st.columns([4, 1])
         show = left.error if run["status"] == "failed" else left.warning
         show(f"Run {run['id']} ({run['judge']}) {summary.STATUS_WORDS[run['status']]}: {problem}")
-        if run["status"] in summary.RESUMABLE and run["id"] in latest and right.button("Resume", key=f"resume_{run['id']}"):
+        is_resumable = run["status"] in summary.RESUMABLE and run["id"] in latest
+        if is_resumable and right.button("Resume", key=f"resume_{run['id']}"):
             try:
                 st.success(f"Run {judges.resume_run(conn, int(run['id']))} started where run {run['id']} stopped.")
             except AnnotateError as exc:

@@ -84,8 +84,8 @@ with adjudicate_tab.form("adjudicate"):
         scale = {p.value: p.label for p in project.config.scale}
         named = {v: label.replace("A ", f"A ({models['A']}) ", 1).replace("B ", f"B ({models['B']}) ", 1)
                  for v, label in scale.items()}
-        values = {aspect: st.radio(f"Final label: {aspect}", list(scale), format_func=named.get, horizontal=True)
-                  for aspect in project.config.aspect_names}
+        values = {aspect: st.radio(f"Final label: {aspect}", list(scale), format_func=named.get, horizontal=True,
+                                   index=None) for aspect in project.config.aspect_names}
         both_bad = st.checkbox("Both responses are bad")
     else:
         values = {i: {c.name: st.select_slider(f"Response {i + 1}: {c.name}", list(c.scores))
@@ -93,4 +93,7 @@ with adjudicate_tab.form("adjudicate"):
         both_bad = False
     why = st.text_input("Why (kept with the label)")
     if st.form_submit_button("Save final label", type="primary"):
-        act(review.adjudicate_item, values, both_bad=both_bad, note=why)
+        if any(v is None for v in values.values()):
+            st.error("Choose the final label for every aspect first.")
+        else:
+            act(review.adjudicate_item, values, both_bad=both_bad, note=why)

@@ -24,7 +24,9 @@ if project.task_type != "pairwise" or not judges:
 left, middle, right = st.columns(3)
 judge = left.selectbox("Judge (its verdict labels the AI items)", judges)
 strategy = middle.selectbox("Strategy", names.STRATEGIES, index=names.STRATEGIES.index("learned"),
-                            format_func=lambda s: views.STRATEGY_NAMES.get(s, s))
+                            format_func=lambda s: views.STRATEGY_NAMES.get(s, s),
+                            help="Learned starts from the best simple baseline and moves to its error model only "
+                                 "when the calibration slice shows it catches more of the judge's errors.")
 budget_text = right.text_input("Budget", "30%", help="Human labels (300), a share of items (0.3 or 30%) "
                                                     "or money ($120, priced from the project config)")
 ai_label = left.radio("AI label of items not sent to humans", names.AI_LABELS, horizontal=True,
@@ -53,7 +55,8 @@ st.markdown(views.plan_summary(plan))
 for warning in plan.warnings:
     st.warning(warning)
 st.subheader("Preview: the next items to label and why")
-st.dataframe(views.preview_table(plan), hide_index=True, width="stretch")
+st.dataframe(views.preview_table(plan), hide_index=True, width="stretch",
+             column_config={"Why": st.column_config.TextColumn(width="large")})
 if st.button("Apply routing", type="primary"):
     routing.apply_routing(conn, project.name, judge, strategy, budget, every_n=int(every_n), ai_label=ai_label)
     st.success("Routing applied: the annotation queue now serves the human items by priority.")
@@ -73,13 +76,14 @@ else:
     line = alt.Chart(curve).mark_line().encode(
         x=alt.X("budget:Q", title="Share of items sent to humans", axis=alt.Axis(format="%")),
         y=alt.Y("expected_accuracy:Q", title="Estimated accuracy", scale=alt.Scale(zero=False)))
-    rule = alt.Chart(rules).mark_rule(strokeDash=[6, 4]).encode(y="Accuracy:Q", color=alt.Color("Reference:N"))
+    rule = alt.Chart(rules).mark_rule(strokeDash=[6, 4]).encode(
+        y="Accuracy:Q", color=alt.Color("Reference:N", scale=alt.Scale(range=["#d62728", "#2ca02c"])))
     st.altair_chart(line + rule, width="stretch")
     st.caption(note + " Dashed rules: all items to the AI, and all items to humans.")
 
 st.subheader("Simulation against the project's human labels")
 left, middle, right = st.columns(3)
-seeds = left.slider("Seeds", 1, 10, 3)
+seeds = left.slider("Seeds", 1, 10, 2)
 split = middle.selectbox("Items", names.SPLITS, format_func=router_simulate.SPLIT_TEXT.get)
 measure = right.selectbox("Measure", list(views.MEASURE_NAMES), format_func=views.MEASURE_NAMES.get)
 if st.button("Simulate strategies"):

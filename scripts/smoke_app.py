@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["pages/label.py", "pages/history.py", "pages/home.py", "pages/analysis.py", "pages/export.py",
+PAGES = ["pages/label.py", "pages/history.py", "pages/home.py", "pages/analysis.py", "pages/export.py", "pages/review.py",
          "pages/judges.py", "pages/router.py", "pages/admin.py", "pages/projects.py"]
 
 

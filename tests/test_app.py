@@ -99,7 +99,8 @@ def test_pairwise_login_label_and_next_item(app_db, tmp_path):
     assert "Prompt number 0" in texts(at) and "secret-model" not in texts(at)
     at = send(at, "submit", values={"overall": -2})
     assert not at.exception
-    assert "Prompt number 1" in texts(at) and "Saved item 1 of your history" in at.get("progress")[0].proto.text
+    progress = at.get("progress")[0].proto.text
+    assert "Prompt number 1" in texts(at) and "Saved item 1 of your history" in progress and "· 2 left" in progress
     events = label_events(app_db, project.id)
     assert events["kind"].tolist() == ["label"] and events["seconds"].iloc[0] >= 0
     expected = -2.0 if events["presented_order"].iloc[0] == "AB" else 2.0

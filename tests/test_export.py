@@ -255,3 +255,15 @@ def test_cli_filters_method_judge_and_card(db, db_path, pandalm, tmp_path):
     text = card.read_text()
     assert '`annotators`: ["import:pandalm-annotator-1", "import:pandalm-annotator-2"]' in text
     assert "`fallback_judge`: \"pandalm-7b\"" in text and "`dawid-skene`" in text
+
+
+def test_counts_table_says_how_many_rows_each_filter_removed(pandalm, db):
+    from annotate.data.export import ExportFilters, build_export, counts_table
+    result = build_export(db, "pandalm", "dpo", ExportFilters(min_agreement=0.5, exclude_ties=True,
+                                                              exclude_both_bad=True))
+    table = counts_table(result).set_index("step")
+    steps = ["Minimum agreement filter", "Ties excluded", "'Both bad' pairs excluded"]
+    assert table.loc[steps, "removed"].sum() == table.loc["Items (and aspects) with a final label", "rows"] - \
+        table.loc["Rows exported", "rows"]
+    assert table.loc["Ties excluded", "removed"] > 0
+    assert table.loc[["Items in the project", "Rows exported"], "removed"].isna().all()

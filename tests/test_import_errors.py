@@ -140,6 +140,9 @@ def test_a_lone_surrogate_deep_nesting_and_an_unclosed_quote_are_one_line_errors
     surrogate = tmp_path / "s.jsonl"
     surrogate.write_text(good + "\n" + good.replace('"a0"', '"a\\ud800"').replace("q0", "q1") + "\n")
     assert "s.jsonl line 2: text contains a lone surrogate" in refused(db_path, "import", surrogate, "-p", "p")
+    array = tmp_path / "s.json"
+    array.write_text("[\n" + good + ",\n" + good.replace('"a0"', '"a\\udc00"').replace("q0", "q1") + "\n]")
+    assert "s.json line 3: text contains a lone surrogate" in refused(db_path, "import", array, "-p", "p")
     deep = tmp_path / "n.jsonl"
     deep.write_text(good + "\n" + "[" * 100_000 + "]" * 100_000 + "\n")
     assert "n.jsonl line 2: JSON nested too deeply to read" in refused(db_path, "import", deep, "-p", "p")

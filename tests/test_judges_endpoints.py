@@ -293,3 +293,37 @@ def test_judgment_counts_on_the_judges_page_agree_with_status_and_analysis(db, p
     overview = build_report(db, "pandalm", ReportFilters(n_boot=0)).overview
     assert dict(zip(judges["name"], judges["items"])) == overview["judge_verdicts"]
     assert judges["judgments"].sum() == projects.project_status(db, "pandalm")["judge_labels"]
+
+
+def test_a_judge_stored_with_its_own_url_must_be_registered_again_with_an_endpoint(db, pairs):
+    legacy = json.dumps({"name": "old", "backend": "openai", "model": "m", "base_url": "http://evil.example/v1",
+                         "api_key_env": "HF_TOKEN"})
+    judge_id = storage.write(db, lambda cur: judgment_store.get_or_create_judge(cur, "old", "openai", legacy,
+                                                                                 "legacy-hash", None))
+    from annotate.judges import judge_config
+    with pytest.raises(ConfigError, match="Judge 'old' was registered with its own URL.*register it again"):
+        judge_config(db, judge_id)
+
+
+def test_an_interrupted_run_is_shown_as_such_and_resumed_from_the_page(db, pairs, tmp_path, monkeypatch):
+    from test_judges_http import Stub
+    stub = Stub()
+    try:
+        allow(tmp_path, monkeypatch, {"name": "stub", "base_url": stub.url})
+        first = run_judge(db, "pairs", endpoint_judge("stub"), limit=1)
+        storage.write(db, lambda cur: judgment_store.update_run(cur, first.run_id, status="running"))
+        mark_interrupted_runs(db)
+        at = researcher(db)
+        assert any(w.value.startswith(f"Run {first.run_id} (ep) interrupted (server stopped): The server stopped")
+                   for w in at.warning)
+        next(b for b in at.button if b.label == "Resume").click()
+        at.run()
+        assert any(s.value.startswith(f"Run {first.run_id + 1} started where run {first.run_id} stopped")
+                   for s in at.success)
+        deadline = time.monotonic() + 30
+        while get_run(db, first.run_id + 1)["status"] in ("queued", "running") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert get_run(db, first.run_id + 1)["n_done"] == 2  # only the item the first run had not reached
+    finally:
+        stub.server.shutdown()
+        stub.server.server_close()

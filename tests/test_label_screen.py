@@ -205,3 +205,19 @@ def test_data_uri_and_local_images_are_shown_only_when_the_project_enables_them(
     embedded = item_markdown(text, ImagePolicy(allow_embedded=True))
     assert "![dot](data:image/png;base64,iVBORw0KGgo=)" in embedded and "![logo](/static/logo.png)" in embedded
     assert not re.search(r"(?<!\\)!\[", item_markdown("![x](javascript:alert(1))", ImagePolicy(allow_embedded=True)))
+
+
+def test_highlighting_every_pandalm_pair_keeps_code_fences_and_directives_balanced(pandalm_dir):
+    """Real responses (code, lists, numbers): the highlighted markdown opens as many code fences
+    as it closes, and every highlight directive is closed; some pairs are painted, some said to differ."""
+    pairs = json.loads((pandalm_dir / "testset-v1.json").read_text())
+    painted = said = 0
+    for pair in pairs:
+        result = highlight_differences(str(pair["response1"]), str(pair["response2"]))
+        for side in (result.left, result.right):
+            fences = [line for line in side.splitlines() if line.lstrip().startswith("```")]
+            assert len(fences) % 2 == 0, pair["idx"]
+            assert side.count(":orange-background[") <= side.count("]"), pair["idx"]
+        painted += ":orange-background[" in result.left + result.right
+        said += result.note == MOSTLY_DIFFERENT_NOTE
+    assert painted > 100 and said > 100 and painted + said <= len(pairs)

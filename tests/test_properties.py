@@ -67,6 +67,33 @@ def test_read_records_on_arbitrary_bytes_raises_only_import_errors(raw, fmt):
 
 
 @FEW
+@given(text=st.text(max_size=60) | st.sampled_from(["a\u2028b", "\u0085", "\r", "x\r\ny", "\u2029\x0c\x1c"]),
+       ascii_only=st.booleans())
+def test_any_text_in_a_jsonl_string_reads_back_exactly(text, ascii_only):
+    """JSON lines are split on \\n only: Unicode line separators inside strings stay text."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "data.jsonl"
+        path.write_bytes((json.dumps({"id": "1", "t": text}, ensure_ascii=ascii_only) + "\n").encode("utf-8"))
+        assert read_records(path)[0].data["t"] == text
+
+
+@FEW
+@given(raw=st.binary(max_size=200) | st.text(max_size=200).map(str.encode),
+       fmt=st.sampled_from(["jsonl", "json", "csv"]), shape=st.sampled_from(["items", "judgments", "labels"]))
+def test_import_of_arbitrary_bytes_in_any_shape_raises_only_import_errors(raw, fmt, shape, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shape")
+    path = folder / f"data.{fmt}"
+    path.write_bytes(raw)
+    conn = storage.connect(folder / "p.duckdb")
+    try:
+        project = create_project(conn, "p", ProjectConfig(task_type="pairwise"))
+        only_named_errors(import_file, conn, project, path, shape=shape,
+                          mapping=ColumnMapping(human_labels={"*": "h"}, judge_labels={"j@BA": "j"}))
+    finally:
+        conn.close()
+
+
+@FEW
 @given(rows=records_data, project=st.sampled_from([PAIRWISE, RUBRIC]),
        with_labels=st.booleans())
 def test_batch_from_arbitrary_records_raises_only_import_errors(rows, project, with_labels):

@@ -425,3 +425,13 @@ def test_rubric_judge_against_a_single_rater_reference_counts_out_of_range_score
     assert ratings.loc[("humans", "m0"), "rating"] == pytest.approx(np.mean([0, 3, 2]))
     assert not np.isnan(ratings.loc[("run", "m1"), "rating_lo"])
     assert set(report.ranking_tau["source"]) == {"run"}
+
+
+def test_export_card_states_the_split_policy_and_export_uses_it(db, tmp_path):
+    from annotate.data.dataset_card import render_card
+    from annotate.data.export import build_export
+    small_project(db, tmp_path, split_policy="mean-sign")
+    result = build_export(db, "small", "dpo")
+    assert "split policy 'mean-sign'" in render_card(result, "dpo-jsonl")
+    # Every small item has a strict majority, so all four export; the card names the rule all the same.
+    assert len(result.rows) == 4

@@ -28,7 +28,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 PAGES = ["Analysis", "Review", "Export", "Judges", "Router", "Projects"]
-ANALYSIS_TABS = {"pairwise": ["Judges vs humans", "Raters", "Bias", "Rankings"], "rubric": ["Judges vs humans", "Raters"]}
+ANALYSIS_TABS = {"pairwise": ["Judges vs humans", "Raters", "Annotators", "Bias", "Rankings"],
+                 "rubric": ["Judges vs humans", "Raters"]}
 MIN_PLOT_PX = 200
 
 

@@ -11,6 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 import storage
+from annotate.analysis.report import build_report
+from annotate.analysis.report_types import ReportFilters
 from annotate.data import export
 from annotate.data.dataset_card import render_card
 from annotate.data.demo import create_demo
@@ -89,6 +91,9 @@ def test_split_adjudicated_label_is_exported_with_its_provenance(demo):
     assert "'adjudicated' rows carry a researcher's final label" in render_card(result, "dpo-jsonl")
     assert review.review_queue(demo, PAIRWISE, status="closed").items.set_index("id").loc[
         "pw-03", "adjudicated"] == "by rita"
+    report = build_report(demo, PAIRWISE, ReportFilters(n_boot=0))
+    assert report.reference["items_adjudicated"] == 1 and report.reference["adjudicators"] == ["rita"]
+    assert report.overview["annotators"] == 3  # the adjudicator is not counted as an annotator
 
 
 def test_a_second_adjudication_by_the_same_researcher_replaces_the_first(demo):

@@ -47,6 +47,13 @@ class AgreementReport:
 
     Tables added for issue 14 (the pages may draw them; all are in `tables()` and the JSON):
 
+    - `judges` (pairwise) keeps its columns; majority_* now compare with the item's reference label
+      (annotate.analysis.reference) over *all* items with a reference, an unparsed or missing verdict
+      counting as wrong, and new columns say the rest: reference ('humans', 'gold: NAME' when there
+      are no human votes, 'humans (leave-one-out)' for the ceiling row), majority_n_parsed,
+      majority_agreement_parsed, majority_agreement_parsed_lo/_hi (parsed verdicts only), coverage
+      (= majority_n_parsed / majority_n), split_policy. majority_kappa is over parsed verdicts.
+
     - `definitions`: one row per (reference, rater, measure, over), every published definition
       side by side (annotate.analysis.definitions for pairwise, annotate.analysis.rubric_agreement
       for rubric). Columns: reference ('humans', 'gold: NAME', 'humans (leave-one-out)', 'humans

@@ -22,12 +22,11 @@ import datetime as dt
 import json
 from dataclasses import dataclass, field
 from itertools import islice
-from pathlib import Path
-from typing import Any, Callable, Iterator, Literal
+from typing import Any, Iterator, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
-from annotate.data.readers import FORMATS, Record, ReadStats, iter_records, json_safe, read_records, type_name
+from annotate.data.readers import Record, json_safe, type_name
 from annotate.errors import ImportDataError
 from annotate.projects import Project
 from annotate.signs import SIGN, verdict_of
@@ -617,11 +616,3 @@ def chunked(records: Iterator[Record], size: int | None = None) -> Iterator[list
     """Lists of up to `size` (default CHUNK_SIZE) records."""
     while chunk := list(islice(records, size or CHUNK_SIZE)):
         yield chunk
-
-
-def record_source(path: Path, fmt: str | None, stats: ReadStats) -> Callable[[], Iterator[Record]]:
-    """A function that opens the file afresh (a retried transaction reads it again)."""
-    def records() -> Iterator[Record]:
-        stats.__init__()
-        return iter_records(path, fmt, stats)
-    return records

@@ -105,11 +105,15 @@ def loads(text: str | bytes, place: str, stats: ReadStats) -> Any:
 
 def _check_surrogates(raw: bytes, value: Any, place: str) -> None:
     """Refuse a lone surrogate escape (cheap test on the raw bytes first)."""
-    if b"\\u" not in raw or not _SURROGATE_ESCAPE.search(raw):
+    match = _SURROGATE_ESCAPE.search(raw) if b"\\u" in raw else None
+    if match is None:
         return
     try:
         json.dumps(value, ensure_ascii=False).encode("utf-8")
     except UnicodeEncodeError:
+        if " line " not in place:  # a whole JSON file: the line of the first such escape
+            line = raw[:match.start()].count(b"\n") + 1
+            place = f"{place} line {line}"
         raise ImportDataError(f"{place}: text contains a lone surrogate escape (\\ud800-\\udfff without "
                               f"its pair); it is not valid Unicode") from None
     except RecursionError:

@@ -227,7 +227,7 @@ def execute_run(conn: duckdb.DuckDBPyConnection, run_id: int, config: JudgeConfi
             if owned:
                 judge.close()
     except BaseException as exc:
-        message = str(exc) if isinstance(exc, AnnotateError) else f"{type(exc).__name__}: {exc}"
+        message = str(exc) if isinstance(exc, (AnnotateError, storage.StoreError)) else f"{type(exc).__name__}: {exc}"
         storage.write(conn, lambda c: store.update_run(c, run_id, status="failed", error=message, is_finished=True))
         raise
     status, error, common = _outcome(status, counts, errors)

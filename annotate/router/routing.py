@@ -329,12 +329,14 @@ def final_ai_labels(conn: duckdb.DuckDBPyConnection, project: str) -> pd.DataFra
 
 
 def estimated_curve(plan: RoutingPlan) -> tuple[pd.DataFrame | None, str]:
-    """Estimated final-label accuracy (judge labels kept) against the share of items sent to humans,
-    in the plan's priority order, or None and the reason when there are too few human labels.
+    """Estimated final-label accuracy (judge labels kept) against the share of items sent to humans:
+    the items humans labelled already first, then the plan's queue order; or None and the reason
+    when there are too few human labels.
 
-    The estimate: humans are right on their items; an AI item is right with probability
-    1 - P(judge wrong), from a logistic error model fitted on the human-labelled items. The
-    reference rules: all-AI = 1 - mean P(judge wrong) over all items, all-human = 1.
+    The estimate: humans are right on their items; an AI item is right where the judge agrees with
+    the humans' label (labelled items) or with probability 1 - P(judge wrong) from a logistic error
+    model fitted on the labelled items (the others). The reference rules: all-AI = the same
+    estimate with no item sent to humans, all-human = 1.
 
     Returns:
         (frame with budget, human_items, expected_accuracy; plus attrs all_ai, n_labels) or
@@ -354,13 +356,13 @@ def estimated_curve(plan: RoutingPlan) -> tuple[pd.DataFrame | None, str]:
     model = fit_logistic(design_matrix(plan.features, context)[rows], errors[rows], np.random.default_rng(0))
     wrong = np.full(len(known), errors[rows].mean()) if model is None else \
         model.predict_proba(design_matrix(plan.features, context))[:, -1]
-    wrong = np.where(np.isnan(known), wrong, 0.0)
-    order = np.argsort(-plan.decisions["priority"].to_numpy(), kind="stable")
+    wrong = np.where(np.isnan(known), wrong, errors)  # labelled items: the judge's known right or wrong
+    order = np.lexsort((-plan.decisions["priority"].to_numpy(), ~plan.decisions["is_labelled"].to_numpy()))
     n = len(order)
     left = np.r_[np.cumsum(wrong[order][::-1])[::-1], 0.0]
     steps = np.unique(np.linspace(0, n, min(n, 50) + 1).astype(int))
     curve = pd.DataFrame({"budget": steps / n, "human_items": steps, "expected_accuracy": 1 - left[steps] / n})
-    curve.attrs.update(all_ai=float(1 - np.where(np.isnan(known), wrong, errors).mean()), n_labels=n_labels)
+    curve.attrs.update(all_ai=float(1 - wrong.mean()), n_labels=n_labels)
     return curve, f"Estimated from {n_labels} human-labelled items (an error model of the judge)."
 
 

@@ -15,7 +15,7 @@ STRATEGY_NAMES = {
     "uncertainty": "Uncertainty (judge unsure first)",
     "inconsistency": "Inconsistency-first (verdict flips when A/B are swapped)",
     "disagreement": "Disagreement-first (judges disagree)", "hyper": "HyPER-style gain",
-    "learned": "Learned (best baseline unless the error model is shown better)", "oracle": "Oracle (reads gold; upper bound)",
+    "learned": "Learned (best baseline first)", "oracle": "Oracle (reads gold; upper bound)",
     "spread": "Judges' scores spread", "calibration": "Judge misses on the calibration slice",
 }
 MEASURE_NAMES = {"routing_only": "Routing only (judge's labels kept)",
@@ -33,8 +33,8 @@ def plan_summary(plan: RoutingPlan) -> str:
     label = ("the router's label model (it beat the judge on the calibration slice)" if plan.ai_label == "model"
              else "the judge's combined verdict")
     text = (f"**{plan.n_already_labelled + plan.n_newly_sent}** items go to humans: **{plan.n_already_labelled}** "
-            f"already labelled by humans and **{plan.n_newly_sent}** newly sent to them ({plan.n_calibration} of "
-            f"all human items are the random calibration slice; overlap k = {plan.budget.overlap}). "
+            f"already labelled by humans and **{plan.n_newly_sent}** newly sent to them (each for {plan.budget.overlap} "
+            f"label(s); {plan.n_calibration} of the human items form the random calibration slice). "
             f"**{n_ai}** items keep an AI label: {label}.")
     if plan.strategy == "learned":
         text += f" The learned strategy ranks items by {RANKING_NAMES.get(plan.choice, plan.choice)}."
@@ -42,11 +42,11 @@ def plan_summary(plan: RoutingPlan) -> str:
 
 
 def preview_table(plan: RoutingPlan, limit: int = 50) -> pd.DataFrame:
-    """The highest-priority items not yet labelled, with the dataset's ids and reasons in words."""
+    """The items not yet labelled in queue order (highest priority first), with the dataset's ids
+    and reasons in words."""
     frame = plan.decisions[~plan.decisions["is_labelled"]].sort_values("priority", ascending=False).head(limit)
-    return pd.DataFrame({"Item": frame["external_id"].to_numpy(),
+    return pd.DataFrame({"Order": range(1, len(frame) + 1), "Item": frame["external_id"].to_numpy(),
                          "Goes to": frame["route"].map({"human": "humans", "ai": "AI"}).to_numpy(),
-                         "Priority": frame["priority"].round(3).to_numpy(),
                          "Why": frame["reasons"].replace("", "-").to_numpy(),
                          "AI label": frame["ai_verdict"].fillna("none").to_numpy(),
                          "AI label from": frame["ai_source"].fillna("-").to_numpy()})
