@@ -28,13 +28,8 @@ from annotate.hashing import stable_hash  # noqa: E402
 from annotate.router.embeddings import MODEL_NAME, embed_texts, response_cosine  # noqa: E402
 from annotate.router.features import build_features  # noqa: E402
 from annotate.router.routing import _decisions  # noqa: E402
-from annotate.router.simulate import (  # noqa: E402
-    MEASURES,
-    SPLIT_TEXT,
-    human_classes,
-    simulate,
-    simulate_features,
-)
+from annotate.router.results import MEASURES, SPLIT_TEXT  # noqa: E402
+from annotate.router.simulate import human_classes, simulate, simulate_features  # noqa: E402
 from annotate.router.strategies import Context, make_router, top_k  # noqa: E402
 from annotate.router.synthetic import synthetic_dataset  # noqa: E402
 from storage import routing as store  # noqa: E402

@@ -210,17 +210,29 @@ def confusion_chart(confusion: pd.DataFrame) -> alt.Chart:
         column=alt.Column("judge:N", title=None, header=alt.Header(labelLimit=1000, labelFontSize=13)))
 
 
+ABBREVIATE_OVER = 520  # px the full names would take on the x axis before they become numbers
+
+
 def rater_heatmap(pairs: pd.DataFrame, value: str) -> alt.Chart:
-    """A symmetric rater-by-rater heatmap (humans and judges together) of `value`, full names."""
+    """A symmetric rater-by-rater heatmap (humans and judges together) of `value`.
+
+    Up to a handful of raters the axes show full names. When the names would not fit the page
+    (many raters, long names) the axes show numbers and a legend below the heatmap lists
+    "number  full name", so every name stays in the chart and nothing is truncated.
+    """
     both = pd.concat([pairs, pairs.rename(columns={"rater_a": "rater_b", "rater_b": "rater_a",
                                                     "kind_a": "kind_b", "kind_b": "kind_a"})])
     names = sorted(set(both["rater_a"]))
+    is_abbreviated = len(names) * max(map(len, names), default=0) * 7 > ABBREVIATE_OVER * 2
+    codes = {name: (f"{i + 1}" if is_abbreviated else name) for i, name in enumerate(names)}
+    both = both.assign(code_a=both["rater_a"].map(codes), code_b=both["rater_b"].map(codes))
+    order = [codes[n] for n in names]
     cell = min(46, max(24, 760 // max(len(names), 1)))  # 30 raters still fit the page's width
     size = max(MIN_PLOT, cell * len(names))
-    base = alt.Chart(both).encode(x=alt.X("rater_a:N", sort=names, axis=alt.Axis(labelLimit=1000, labelAngle=-40,
-                                                                                 labelOverlap=False, title=None,
-                                                                                 labelFontSize=13)),
-                                  y=alt.Y("rater_b:N", sort=names, axis=NAMES))
+    x_axis = alt.Axis(labelLimit=1000, labelAngle=0 if is_abbreviated else -40, labelOverlap=False, title=None,
+                      labelFontSize=13 if len(names) < 16 else 11)
+    base = alt.Chart(both).encode(x=alt.X("code_a:N", sort=order, axis=x_axis),
+                                  y=alt.Y("code_b:N", sort=order, axis=NAMES))
     cells = base.mark_rect().encode(
         color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="blues", domain=[0, 1], clamp=True), title=words(value)),
         tooltip=[alt.Tooltip("rater_a", title="Rater"), alt.Tooltip("rater_b", title="Other rater"),
@@ -228,11 +240,24 @@ def rater_heatmap(pairs: pd.DataFrame, value: str) -> alt.Chart:
     text = base.mark_text(fontSize=12 if len(names) < 16 else 9).encode(
         text=alt.Text(f"{value}:Q", format=".2f"),
         color=alt.condition(f"datum['{value}'] > 0.6", alt.value("white"), alt.value("#1d1d1d")))
-    diagonal = alt.Chart(pd.DataFrame({"rater_a": names, "rater_b": names})).mark_rect(color="#eeeeee").encode(
-        x=alt.X("rater_a:N", sort=names), y=alt.Y("rater_b:N", sort=names))
-    return (diagonal + cells + text).properties(width=size, height=size,
-                                                title=f"{words(value)} between every pair of raters",
-                                     autosize=alt.AutoSizeParams(type="pad", contains="padding"))
+    diagonal = alt.Chart(pd.DataFrame({"code_a": order, "code_b": order})).mark_rect(color="#eeeeee").encode(
+        x=alt.X("code_a:N", sort=order), y=alt.Y("code_b:N", sort=order))
+    heatmap = (diagonal + cells + text).properties(width=size, height=size,
+                                                   title=f"{words(value)} between every pair of raters")
+    padded = alt.AutoSizeParams(type="pad", contains="padding")
+    if not is_abbreviated:
+        return heatmap.properties(autosize=padded)
+    return alt.vconcat(heatmap, name_legend(names), spacing=24).properties(autosize=padded)
+
+
+def name_legend(names: list[str], rows: int = 12) -> alt.Chart:
+    """The legend of abbreviated axes: 'number  full name' in columns of `rows` lines."""
+    legend = pd.DataFrame({"label": [f"{i + 1}  {name}" for i, name in enumerate(names)],
+                           "column": [i // rows for i in range(len(names))], "row": [i % rows for i in range(len(names))]})
+    width = 330 * (int(legend["column"].max()) + 1)
+    return alt.Chart(legend.assign(x=legend["column"] * 330)).mark_text(align="left", fontSize=12, color="#333").encode(
+        x=alt.X("x:Q", axis=None, scale=alt.Scale(domain=[0, width])), y=alt.Y("row:O", axis=None), text="label:N",
+    ).properties(width=width, height=18 * min(rows, len(names)), title="Raters")
 
 
 def ratings_chart(ratings: pd.DataFrame) -> alt.Chart:

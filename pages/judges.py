@@ -28,7 +28,7 @@ def register_form() -> None:
     except AnnotateError as exc:
         endpoints = []
         st.error(str(exc))
-    templates = template_names()
+    templates = template_names(project.task_type)
     default_template = DEFAULT_TEMPLATES[project.task_type]
     with st.form("register_judge"):
         left, right = st.columns(2)  # one row of columns per pair, so that a phone stacks them in order
@@ -38,8 +38,9 @@ def register_form() -> None:
                                        "classifier; endpoint: an OpenAI-compatible server the operator allows")
         left, right = st.columns(2)
         model = left.text_input("Model", help="A folder or hub id on the server, or the endpoint's model name")
-        template = right.selectbox("Prompt template", templates, index=templates.index(default_template),
-                                   help="Shipped templates and the operator's own; the operator adds new ones")
+        default = templates.index(default_template) if default_template in templates else 0
+        template = right.selectbox("Prompt template", templates, index=default,
+                                   help="Shipped templates and the operator's own for this kind of project")
         left, right = st.columns(2)
         endpoint = left.selectbox("Endpoint (endpoint judges)", endpoints, index=None,
                                   placeholder="Choose an endpoint" if endpoints else "No endpoints allowed yet",

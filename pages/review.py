@@ -29,9 +29,12 @@ low = queue.annotators[queue.annotators["is_low"]]
 if len(low):
     st.warning("Low agreement with the other annotators: " + ", ".join(
         f"{r.annotator} ({r.agreement:.0%} of {r.compared} items)" for r in low.itertuples()))
-st.dataframe(queue.items.drop(columns="item_id"), hide_index=True, width="stretch", column_config={
+is_pairwise = project.task_type == "pairwise"
+shown = queue.items.drop(columns=["item_id"] if is_pairwise else ["item_id", "human_majority"])
+st.dataframe(shown, hide_index=True, width="stretch", column_config={
     "id": "Item", "reasons": "Why", "status": "Status", "human_labels": "Human labels",
-    "human_majority": "Human majority", "judges": "Judges (both orders combined)", "adjudicated": "Adjudicated",
+    "human_majority": "Human majority", "judges": "Judges (both orders combined)" if is_pairwise else "Judges",
+    "adjudicated": "Adjudicated",
     "flags": "Flag comments", "skips": "Skip reasons", "waiting_for": "Labels still wanted"})
 if queue.items.empty:
     st.info("Nothing to review with these filters.")
@@ -47,8 +50,10 @@ for column, response in zip(st.columns(len(item.item["responses"])), item.item["
     column.markdown(f"**Response {response['letter']}** ({response['model'] or 'model not recorded'})")
     column.container(border=True).markdown(response["text"])
 st.markdown("**Labels, skips and flags**")
-st.dataframe(review.events_table(item), hide_index=True, width="stretch")
-st.markdown("**Judges' verdicts in both orders**")
+events = review.events_table(item)
+st.dataframe(events if is_pairwise else events.drop(columns=["Both bad", "Order shown"]), hide_index=True,
+             width="stretch")
+st.markdown("**Judges' verdicts in both orders**" if is_pairwise else "**Judges' scores**")
 if item.judgments.empty:
     st.caption("No judge has judged this item.")
 else:
@@ -80,7 +85,7 @@ with requeue_tab.form("requeue"):
         act(review.requeue_item, int(more))
 with adjudicate_tab.form("adjudicate"):
     models = {r["letter"]: r["model"] or "model not recorded" for r in item.item["responses"]}
-    if project.task_type == "pairwise":
+    if is_pairwise:
         scale = {p.value: p.label for p in project.config.scale}
         named = {v: label.replace("A ", f"A ({models['A']}) ", 1).replace("B ", f"B ({models['B']}) ", 1)
                  for v, label in scale.items()}

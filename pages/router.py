@@ -7,7 +7,7 @@ import streamlit as st
 from annotate import projects
 from annotate.errors import AnnotateError
 from annotate.router import budget as router_budget
-from annotate.router import names, routing, views
+from annotate.router import names, results, routing, views
 from annotate.router import simulate as router_simulate
 from pages import session
 
@@ -35,6 +35,7 @@ ai_label = left.radio("AI label of items not sent to humans", names.AI_LABELS, h
                            "exports name it as the label's source.")
 every_n = middle.number_input("Re-rank after every N new human labels", 1, 10_000, names.DEFAULT_EVERY_N)
 config = project.config
+FIT_WIDTH = alt.AutoSizeParams(type="fit-x", contains="padding")  # the height is the plot's, not the legend's
 
 
 @st.cache_data(show_spinner="Planning the routing...", max_entries=16)
@@ -55,8 +56,11 @@ st.markdown(views.plan_summary(plan))
 for warning in plan.warnings:
     st.warning(warning)
 st.subheader("Preview: the next items to label and why")
-st.dataframe(views.preview_table(plan), hide_index=True, width="stretch",
-             column_config={"Why": st.column_config.TextColumn(width="large")})
+preview = views.preview_table(plan)
+if preview.empty:
+    st.info("Every item already has its human labels: there is nothing left to route.")
+else:
+    st.dataframe(preview, hide_index=True, width="stretch", column_config={"Why": st.column_config.TextColumn(width="large")})
 if st.button("Apply routing", type="primary"):
     routing.apply_routing(conn, project.name, judge, strategy, budget, every_n=int(every_n), ai_label=ai_label)
     st.success("Routing applied: the annotation queue now serves the human items by priority.")
@@ -78,13 +82,13 @@ else:
         y=alt.Y("expected_accuracy:Q", title="Estimated accuracy", scale=alt.Scale(zero=False)))
     rule = alt.Chart(rules).mark_rule(strokeDash=[6, 4]).encode(
         y="Accuracy:Q", color=alt.Color("Reference:N", scale=alt.Scale(range=["#d62728", "#2ca02c"])))
-    st.altair_chart(line + rule, width="stretch")
+    st.altair_chart((line + rule).properties(height=300, autosize=FIT_WIDTH), width="stretch")
     st.caption(note + " Dashed rules: all items to the AI, and all items to humans.")
 
 st.subheader("Simulation against the project's human labels")
 left, middle, right = st.columns(3)
 seeds = left.slider("Seeds", 1, 10, 2)
-split = middle.selectbox("Items", names.SPLITS, format_func=router_simulate.SPLIT_TEXT.get)
+split = middle.selectbox("Items", names.SPLITS, format_func=results.SPLIT_TEXT.get)
 measure = right.selectbox("Measure", list(views.MEASURE_NAMES), format_func=views.MEASURE_NAMES.get)
 if st.button("Simulate strategies"):
     try:
@@ -97,14 +101,14 @@ shown_project, shown_judge, result = st.session_state.get(session.ROUTER_SIMULAT
 if result is not None and (shown_project, shown_judge) == (project.name, judge):
     lines, rules = views.simulation_lines(result, measure)
     base = alt.Chart(lines).encode(x=alt.X("Budget:Q", title="Share of items sent to humans", axis=alt.Axis(format="%")),
-                                   color=alt.Color("Strategy:N", legend=alt.Legend(orient="bottom", columns=1)))
+                                   color=alt.Color("Strategy:N", legend=alt.Legend(orient="bottom", columns=2, labelLimit=320)))
     chart = (base.mark_line(point=True).encode(y=alt.Y("Accuracy:Q", title="Accuracy against the human reference",
                                                        scale=alt.Scale(zero=False)))
-             + base.mark_errorbar().encode(y="Low:Q", y2="High:Q")
+             + base.mark_errorbar().encode(y=alt.Y("Low:Q", title="Accuracy against the human reference"), y2="High:Q")
              + alt.Chart(rules).mark_rule(strokeDash=[6, 4]).encode(y="Accuracy:Q", color="Strategy:N"))
-    st.altair_chart(chart.properties(height=420), width="stretch")
+    st.altair_chart(chart.properties(height=380, autosize=FIT_WIDTH), width="stretch")
     st.caption(f"{views.MEASURE_NAMES[measure]}: {result.measures[measure]}. {result.n_items} items, "
-               f"{router_simulate.SPLIT_TEXT[result.split]}. Bars: ± one standard deviation over seeds; dashed "
+               f"{results.SPLIT_TEXT[result.split]}. Bars: ± one standard deviation over seeds; dashed "
                f"rules: all items to the AI, all items to humans.")
     st.dataframe(views.area_table(result, measure), hide_index=True)
     st.caption(views.area_caption(result))

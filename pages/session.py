@@ -26,6 +26,8 @@ from urllib.parse import urlsplit
 
 import duckdb
 import streamlit as st
+from streamlit import config
+from streamlit.runtime.pages_manager import PagesManager
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 import storage
@@ -116,6 +118,7 @@ def require_role(role: str) -> dict:
     Call it first in every page and in every fragment. In a fragment rerun whose session has ended
     it reruns the whole app (which shows the login form) instead of an error inside the fragment.
     """
+    _leave_pages_directory_mode()
     user = current_user()
     if user is None:
         ctx = get_script_run_ctx()
@@ -127,6 +130,19 @@ def require_role(role: str) -> dict:
         st.error(f"This page needs the {role} role; you are logged in as {user['role']}.")
         st.stop()
     return user
+
+
+def _leave_pages_directory_mode() -> None:
+    """Rerun through app.py when Streamlit ran a page file by itself.
+
+    Streamlit starts a server process in its old `pages/` directory mode, which only app.py's
+    st.navigation turns off: a first visit to e.g. /admin after a start would run pages/admin.py
+    without app.py and list every file in pages/ in the sidebar. AppTest resets that mode before
+    each of its runs and runs page files directly on purpose, so it is left alone there.
+    """
+    if PagesManager.uses_pages_directory and not config.get_option("global.appTest"):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
 
 
 def guard(role: str) -> Callable[[Callable[P, T]], Callable[P, T | None]]:
@@ -194,10 +210,17 @@ def log_in(token: str) -> dict:
         AuthError: wrong or revoked token, deactivated account, or too many failed attempts.
     """
     conn = get_conn()
-    old_key = _cookie()
     user = auth.login(conn, token, client_address())
-    if old_key and old_key != user[auth.SESSION_KEY]:
-        auth.logout(conn, old_key)  # a new login in this browser replaces its previous session
+    if old_key := _cookie():  # this browser already has a session
+        try:
+            old = auth.resume_session(conn, old_key)
+        except AuthError:
+            old = None
+        if old is not None and old["id"] == user["id"]:  # the same person opened their link again:
+            auth.logout(conn, user[auth.SESSION_KEY])    # keep the session their other tabs use
+            _start(old, set_cookie=False)
+            return old
+        auth.logout(conn, old_key)  # someone else's login in this browser replaces the old session
     _start(user)
     return user
 

@@ -39,13 +39,18 @@ def _open_once(path: str) -> int:
     return marked
 
 
+def _notice() -> None:
+    st.error(VISITOR_NOTICE, icon=":material/error:")
+
+
 def require_database() -> None:
     """Open the database or stop the server with a one-line reason (see the module docstring)."""
     try:
         _open_once(session.db_path())
     except storage.StoreError as exc:
         print(f"annotate: {exc}", file=sys.stderr, flush=True)
-        st.error(VISITOR_NOTICE, icon=":material/error:")
+        st.navigation([st.Page(_notice, title="Annotate")], position="hidden")  # no list of the app's files
+        _notice()
         if runtime.exists():  # after a moment, so that this run's notice reaches the browser first
             threading.Timer(STOP_DELAY_S, runtime.get_instance().stop).start()
         st.stop()

@@ -12,14 +12,14 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PAGES = ["pages/label.py", "pages/history.py", "pages/home.py", "pages/analysis.py", "pages/export.py", "pages/review.py",
-         "pages/judges.py", "pages/router.py", "pages/admin.py", "pages/projects.py"]
+PAGES = re.findall(r'st\.Page\("(pages/[a-z_]+\.py)"', (ROOT / "app.py").read_text())  # every page app.py lists
 
 
 def cli(db: Path, *args: str) -> str:

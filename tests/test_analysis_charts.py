@@ -47,13 +47,23 @@ def test_forest_plot_grows_with_judges_and_draws_the_ceiling_band(n):
 
 @pytest.mark.parametrize("n", [2, 30])
 def test_rater_heatmap_keeps_every_name_and_dark_text_on_light_cells(n):
-    spec = charts.rater_heatmap(pairs_table(n), "kappa").to_dict()
-    assert spec["height"] >= max(charts.MIN_PLOT, 24 * n) and spec["width"] == spec["height"] <= 800
-    text = next(layer for layer in layers(spec) if layer["mark"]["type"] == "text")
+    pairs = pairs_table(n)
+    spec = charts.rater_heatmap(pairs, "kappa").to_dict()
+    heatmap = spec["vconcat"][0] if n == 30 else spec  # 30 long names: numbered axes and a legend of names
+    assert heatmap["height"] >= max(charts.MIN_PLOT, 24 * n) and heatmap["width"] == heatmap["height"] <= 800
+    text = next(layer for layer in layers(heatmap) if layer["mark"]["type"] == "text")
     condition = text["encoding"]["color"]
     assert condition["value"] == "#1d1d1d" and condition["condition"]["value"] == "white"
-    x_axis = next(layer["encoding"]["x"] for layer in layers(spec) if "axis" in layer["encoding"]["x"])["axis"]
+    x_axis = next(layer["encoding"]["x"] for layer in layers(heatmap) if "axis" in layer["encoding"]["x"])["axis"]
     assert x_axis["labelLimit"] >= 1000 and x_axis["labelOverlap"] is False
+    names = set(pairs["rater_a"]) | set(pairs["rater_b"])
+    if n == 30:
+        legend = spec["vconcat"][1]
+        labels = spec["datasets"][legend["data"]["name"]]
+        assert {row["label"].split("  ", 1)[1] for row in labels} == names
+    else:
+        cells = spec["datasets"][text["data"]["name"]]
+        assert {row["code_a"] for row in cells} == names  # full names on the axes
 
 
 def test_every_report_field_has_words_and_measures_name_their_paper():

@@ -226,8 +226,8 @@ def test_editing_an_imported_label_keeps_its_meaning_whatever_order_the_screen_s
     path.write_text("\n".join(json_lib.dumps(r) for r in rows))
     import_items(db, "imp", path, mapping=ColumnMapping(human_labels={"alice": "alice"}))
     project = get_project(db, "imp")
-    set_active(db, "alice", True)  # imported people start inactive; an admin lets alice log in
-    alice_id = get_annotator(db, "alice")["id"]
+    set_active(db, "import:alice", True)  # imported raters start inactive (and never log in)
+    alice_id = get_annotator(db, "import:alice")["id"]
     events = storage.labels.label_events_frame(storage.cursor(db), project.id)
     swapped = next(e for e in events.itertuples() if presented_order(alice_id, e.item_id) == "BA")
     item = load_for_edit(db, project, alice_id, swapped.event_id)

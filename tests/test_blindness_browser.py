@@ -50,6 +50,7 @@ def blind_server(tmp_path):
 
 def test_no_model_name_id_or_metadata_reaches_any_annotator_page(blind_server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
+    expect.set_options(timeout=15_000)  # a loaded machine redraws slowly
     url, token, stop = blind_server
     seen: dict[str, str] = {}
 

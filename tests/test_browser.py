@@ -117,6 +117,7 @@ def save_screenshot(page, tmp_path: Path, name: str) -> None:
 
 def test_keyboard_labeling_history_edit_and_hostile_text(server, tmp_path):
     from playwright.sync_api import expect, sync_playwright
+    expect.set_options(timeout=15_000)  # a loaded machine redraws slowly
 
     url, token, db_path, stop = server
     dialogs, errors = [], []
@@ -200,6 +201,7 @@ def rubric_server(tmp_path):
 def test_rubric_item_is_labeled_with_the_keyboard_only(rubric_server, tmp_path):
     """A digit scores the current criterion and moves on; Ctrl+Enter submits from anywhere."""
     from playwright.sync_api import expect, sync_playwright
+    expect.set_options(timeout=15_000)  # a loaded machine redraws slowly
 
     url, token, db_path, stop = rubric_server
     with sync_playwright() as p:

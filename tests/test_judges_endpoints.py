@@ -201,6 +201,7 @@ def test_templates_come_from_the_shipped_set_or_the_operators_folder(tmp_path, m
     (folder / "broken.json").write_text(json.dumps({"name": "broken"}), encoding="utf-8")
     monkeypatch.setenv("ANNOTATE_TEMPLATES", str(folder))
     assert template_names() == ["broken", "mt-bench-pairwise", "prometheus-rubric", "strict-pairwise"]
+    assert template_names("pairwise") == ["mt-bench-pairwise", "strict-pairwise"]  # what the page offers
     config = parse_judge_config({"name": "j", "backend": "causal_lm", "model": "m", "template": "strict-pairwise"})
     assert config.load_template("pairwise").system == "Be strict."
     with pytest.raises(ConfigError) as error:

@@ -125,6 +125,7 @@ def test_fast_keys_after_a_submit_never_change_a_stored_label_and_never_carry_ov
 
 def test_rubric_takes_one_key_per_criterion_and_one_to_submit(tmp_path):
     from playwright.sync_api import expect, sync_playwright
+    expect.set_options(timeout=15_000)  # a loaded machine redraws slowly
     criteria = [Criterion(name=name, scores={1: "Poor", 2: "Fair", 3: "Good"})
                 for name in ("correctness", "clarity", "tone")]
     config = ProjectConfig(task_type="rubric", overlap=1, criteria=criteria, ask_confidence=False)
@@ -160,6 +161,7 @@ def test_rubric_takes_one_key_per_criterion_and_one_to_submit(tmp_path):
 
 def test_skip_and_flag_keys_put_the_cursor_in_their_box_and_confirm_with_enter(tmp_path):
     from playwright.sync_api import expect, sync_playwright
+    expect.set_options(timeout=15_000)  # a loaded machine redraws slowly
     config = ProjectConfig(task_type="pairwise", overlap=1)
     url, token, db_path, stop = make_server(tmp_path, "notes", config, pairwise_rows(3))
     try:
@@ -237,6 +239,7 @@ def image_host():
 @pytest.mark.parametrize("is_allowed", [False, True], ids=["not-allowed", "allowed-host"])
 def test_item_images_load_only_from_a_host_the_project_allows(tmp_path, image_host, is_allowed):
     from playwright.sync_api import expect, sync_playwright
+    expect.set_options(timeout=15_000)  # a loaded machine redraws slowly
     host, hits = image_host
     rows = [{"id": "img", "prompt": f"Look: ![tracker]({host}/prompt.png) and [the docs]({host}/docs)",
              "response_a": f"A ![a]({host}/a.png)", "response_b": f"B ![b][ref]\n\n[ref]: {host}/b.png"}]

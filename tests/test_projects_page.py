@@ -105,3 +105,17 @@ def test_archive_hides_a_project_and_delete_needs_its_typed_name(db, admin_app):
     at = click(at, "Delete for good")
     assert "Deleted 'old' (1 items)." in at.success[0].value
     assert project_names(db, include_archived=True) == []
+
+
+def test_a_new_project_appears_in_the_sidebar_at_once_and_the_import_field_keeps_what_was_typed(db, admin_app):
+    import_upload(db, "first", "d.jsonl", b'{"id": "1", "prompt": "q", "response_a": "a", "response_b": "b"}\n')
+    at = admin_app.run()
+    widget(at.text_input, "Name").set_value("second")
+    at = click(at, "Create")
+    project_boxes = [s for s in at.selectbox if s.label == "Project"]  # the sidebar's and the config editor's
+    assert len(project_boxes) == 2 and all("second" in s.options for s in project_boxes)
+    widget(at.text_input, "Project (a new name creates a pairwise project)").set_value("my-new-eval")
+    at = click(at, "Preview (writes nothing)")
+    assert "Choose a file first." in at.warning[0].value
+    at = click(at, "Create")  # another run of the page (the form is empty: a named error)
+    assert widget(at.text_input, "Project (a new name creates a pairwise project)").value == "my-new-eval"

@@ -1,9 +1,10 @@
-"""Every researcher page in Debian chromium at 1280 px, on PandaLM and on the demo (pairwise and
-rubric): no exception, every chart's plot area at least 200 px high, every rater name in the
+"""Every researcher page in Debian chromium at 1280 px, on PandaLM, on the demo (pairwise and
+rubric) and on a project with 30 raters: no exception, every chart's plot area at least 200 px high, every rater name in the
 rendered chart. Screenshots go to the test's tmp_path and, with $ANNOTATE_TEST_OUTPUT (e.g.
 test-output/, git-ignored, kept as CI artifacts), to that folder too."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -13,13 +14,17 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import storage
 from annotate.analysis.report import build_report
 from annotate.analysis.report_types import ReportFilters
 from annotate.data.adapters import import_items
+from annotate.config import ProjectConfig
 from annotate.data.demo import create_demo
+from annotate.data.importers import ColumnMapping, import_file
+from annotate.projects import create_project
 from annotate.labeling.annotators import add_annotator
 
 pytestmark = pytest.mark.browser
@@ -42,6 +47,28 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+MANY, N_MANY = "thirty-raters", 30
+
+
+def add_many_raters(conn, path: Path) -> None:
+    """A pairwise project with 30 human raters with long names and one judge (seeded labels)."""
+    rng = np.random.default_rng(0)
+    humans = {f"annotator-with-a-long-name-{i:02d}": f"h{i}" for i in range(N_MANY)}
+    rows = []
+    for k in range(40):
+        truth = rng.choice(["A", "B", "tie"], p=[0.45, 0.45, 0.1])
+        row = {"id": f"m{k}", "prompt": f"Question {k}", "response_a": f"Answer A{k}", "response_b": f"Answer B{k}",
+               "model_a": f"model-{k % 4}", "model_b": f"model-{(k + 1) % 4}",
+               "judge": truth if rng.random() < 0.7 else rng.choice(["A", "B"])}
+        row.update({column: truth if rng.random() < 0.8 else rng.choice(["A", "B", "tie"])
+                    for column in humans.values()})
+        rows.append(row)
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    project = create_project(conn, MANY, ProjectConfig(task_type="pairwise", overlap=N_MANY))
+    import_file(conn, project, path, mapping=ColumnMapping(model_a="model_a", model_b="model_b", human_labels=humans,
+                                                          judge_labels={"a-judge-with-a-long-name": "judge"}))
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, pandalm_dir):
     """The app on a database with PandaLM and the demo; yields (url, admin token, {project: rater names})."""
@@ -51,9 +78,10 @@ def app(tmp_path_factory, pandalm_dir):
     conn = storage.connect(db_path)
     import_items(conn, "pandalm", pandalm_dir, adapter="pandalm")
     create_demo(conn)
+    add_many_raters(conn, tmp_path_factory.mktemp("many") / "many.jsonl")
     _, token = add_annotator(conn, "rita", "admin")
     raters = {}
-    for project in ("pandalm", "demo-pairwise", "demo-rubric"):
+    for project in ("pandalm", "demo-pairwise", "demo-rubric", MANY):
         aspect = "helpfulness" if project == "demo-rubric" else "overall"
         pairs = build_report(conn, project, ReportFilters(aspect=aspect, n_boot=0)).pairs
         raters[project] = sorted(set(pairs["rater_a"]) | set(pairs["rater_b"]))
@@ -128,7 +156,7 @@ def check_analysis(page, tmp_path: Path, project: str, task_type: str, raters: l
 
 
 @pytest.mark.parametrize("project, task_type", [("pandalm", "pairwise"), ("demo-pairwise", "pairwise"),
-                                                ("demo-rubric", "rubric")])
+                                                ("demo-rubric", "rubric"), (MANY, "pairwise")])
 def test_researcher_pages_render_legible_charts(app, tmp_path, project, task_type):
     from playwright.sync_api import sync_playwright
 

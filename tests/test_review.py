@@ -204,3 +204,16 @@ def test_review_page_adjudicates_a_split_item(demo, db_path, monkeypatch):
     next(b for b in at.button if b.label == "Save final label").click().run()
     assert not at.exception
     assert dpo_row(demo, "pw-03")["source"] == "adjudicated"
+
+
+def test_review_page_on_a_rubric_project_shows_scores_and_no_pairwise_columns(demo, db_path, monkeypatch):
+    monkeypatch.setenv(storage.db.DB_ENV_VAR, str(db_path))
+    _, token = add_annotator(demo, "rachel", "researcher")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["project"] = "demo-rubric"
+    at.query_params["token"] = token
+    at = at.run().switch_page("pages/review.py").run()
+    assert not at.exception
+    assert "human_majority" not in at.dataframe[0].value.columns
+    assert any("Judges' scores" in m.value for m in at.markdown)
+    assert len([s for s in at.select_slider if s.label.startswith("Response 1:")]) == 3

@@ -10,17 +10,23 @@ import pytest
 from click.testing import CliRunner
 
 import storage
-from annotate.data.adapters import import_items
-from annotate.labeling.annotators import add_annotator
 from annotate.cli import cli
+from annotate.data.adapters import import_items
 from annotate.data.importers import ColumnMapping
+from annotate.errors import AnnotateError
+from annotate.labeling.annotators import add_annotator
 from annotate.labeling.labels import record_label
 from annotate.projects import get_project
-from annotate.errors import AnnotateError
 from annotate.router.budget import Budget, BudgetError, parse_budget
-from annotate.router.routing import apply_routing, final_ai_labels, plan_routing, rerank_if_due, routing_status
 from annotate.router.features import sibling_evidence
 from annotate.router.names import STRATEGIES
+from annotate.router.routing import (
+    apply_routing,
+    final_ai_labels,
+    plan_routing,
+    rerank_if_due,
+    routing_status,
+)
 from storage import routing as store
 
 N_ITEMS = 60

@@ -11,9 +11,9 @@ from annotate.config import ProjectConfig
 from annotate.data.importers import ColumnMapping, import_file
 from annotate.errors import AnnotateError
 from annotate.projects import create_project
+from annotate.router.budget import Budget
 from annotate.router.leakage import check_leaks, loo_accuracy
 from annotate.router.routing import load_features, plan_routing
-from annotate.router.budget import Budget
 from annotate.router.simulate import simulate
 
 VERDICTS = np.array(["A", "tie", "B"])
@@ -54,8 +54,8 @@ def test_a_named_column_no_item_has_is_a_clear_error(db, tmp_path):
 def test_leak_guard_excludes_a_column_that_encodes_the_label_and_names_it(db, tmp_path):
     _project(db, tmp_path, ["raw_label", "topic"])
     features = load_features(db, "leaky", "j1")
-    from annotate.router.simulate import human_classes
     from annotate.router.routing import project_labels
+    from annotate.router.simulate import human_classes
     known = human_classes(project_labels(db, "leaky")).reindex(features.item_ids)["first"].to_numpy()
     calibration = np.zeros(len(known), dtype=bool)
     calibration[::10] = True  # 20 calibration labels

@@ -8,11 +8,11 @@ open stops instead of serving tracebacks while its health check says "ok".
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import urllib.error
 import urllib.request
@@ -202,9 +202,12 @@ def test_a_full_disk_stops_writes_with_a_clear_message_without_retrying_and_they
 
 # ------------------------------------------------------------------------ the app
 
+HOLDER = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); time.sleep(120)"
+
+
 def hold(path: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-                             "print('ready', flush=True); time.sleep(120)", str(path)], stdout=subprocess.PIPE, text=True)
+    """A process that holds the database file (as a running app would)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(path)], stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline().strip() == "ready"
     return proc
 
@@ -233,7 +236,7 @@ def test_the_app_on_an_unusable_database_stops_with_one_line_and_health_is_not_o
     path, holder = (damaged, None) if case == "damaged" else (tmp_path / "held.duckdb", None)
     if case == "held":
         holder = hold(path)
-    env = {**__import__("os").environ, "ANNOTATE_DB": str(path)}
+    env = {**os.environ, "ANNOTATE_DB": str(path)}
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port),
                                "--server.headless", "true", "--browser.gatherUsageStats", "false"],
                               cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

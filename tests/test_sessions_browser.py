@@ -123,6 +123,13 @@ def test_a_session_survives_reload_second_tab_and_restart_and_the_token_leaves_n
     second = context.new_page()  # a second tab
     second.goto(app.url)
     second.wait_for_selector(LOGGED_IN, timeout=30_000)
+    again = context.new_page()  # the invite link once more, in a third tab: the session stays the same
+    again.goto(f"{app.url}/?token={tokens['demo-annotator']}")
+    again.wait_for_selector(LOGGED_IN, timeout=30_000)
+    again.close()
+    second.get_by_role("link", name="My history").click()  # the other tabs' session still works
+    settle(second)
+    assert second.locator(LOGGED_IN).count() == 1 and second.get_by_text("Invite token").count() == 0
 
     app.stop()
     app.start()  # the session is in the database, the key in the cookie
@@ -213,3 +220,15 @@ def test_the_admin_page_gives_invite_links_on_the_address_the_app_is_served_on(d
     other = chromium.new_page()
     other.goto(link)
     other.wait_for_selector("text=Logged in as carol", timeout=30_000)
+
+
+def test_the_first_visit_after_a_start_to_a_page_address_shows_only_the_login_form(demo_app, chromium):
+    """Streamlit runs a fresh server's first script run in its `pages/` directory mode, which ran
+    pages/admin.py without app.py and listed every file of pages/ in the sidebar."""
+    app, _ = demo_app
+    page = chromium.new_page()
+    page.goto(f"{app.url}/admin")
+    page.wait_for_selector("text=Invite token", timeout=30_000)
+    settle(page)
+    assert page.locator("[data-testid='stSidebarNav']").count() == 0
+    assert page.get_by_text("session", exact=True).count() == 0

@@ -42,7 +42,7 @@ def router_simulate(ctx, project, judge, budgets, seeds, strategies, split, embe
     if as_json:
         echo_json(result.as_dict())
         return
-    from annotate.router.simulate import describe
+    from annotate.router.results import describe
     click.echo(describe(result))
 
 

@@ -132,9 +132,21 @@ def _template_files() -> dict[str, Path]:
     return files
 
 
-def template_names() -> list[str]:
-    """The template names a judge config may use: shipped and the operator's, sorted."""
-    return sorted(_template_files())
+def template_names(task_type: str | None = None) -> list[str]:
+    """The template names a judge config may use: shipped and the operator's, sorted; with
+    `task_type`, only the valid templates made for that kind of project (for a picker)."""
+    names = sorted(_template_files())
+    if task_type is None:
+        return names
+    fitting = []
+    for name in names:
+        try:
+            is_fit = load_template(name).task_type == task_type
+        except ConfigError:
+            is_fit = False  # an invalid template is not offered; naming it gives its error
+        if is_fit:
+            fitting.append(name)
+    return fitting
 
 
 def load_template(name: str) -> Template:

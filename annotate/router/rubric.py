@@ -32,6 +32,7 @@ from annotate.analysis.reference import rubric_reference
 from annotate.errors import AnnotateError
 from annotate.projects import get_project
 from annotate.router.budget import Budget
+from annotate.router.results import SimulationResult, _auc, _summary
 from annotate.router.selection import Candidate, choose_ranking
 from annotate.router.strategies import fit_logistic, top_k
 from storage import items as items_store
@@ -150,8 +151,6 @@ def simulate_rubric(conn: duckdb.DuckDBPyConnection, project: str, judge: str, b
                     strategies: tuple[str, ...] = RUBRIC_STRATEGIES, batch_fraction: float = 0.05,
                     split: str = "all"):
     """Simulate routing on a rubric project (module docstring); a SimulationResult like pairwise."""
-    from annotate.router.simulate import SimulationResult, _auc, _summary
-
     if split != "all":
         raise AnnotateError("Rubric simulations run on all items (no prompt-disjoint split)")
     units = load_units(conn, project, judge)

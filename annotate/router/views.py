@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from annotate.router.results import SimulationResult
 from annotate.router.routing import RoutingPlan
-from annotate.router.simulate import SimulationResult
 
 STRATEGY_NAMES = {
     "all-ai": "All AI (no human labels)", "all-human": "All human", "random": "Random",
