@@ -234,7 +234,8 @@ def rater_heatmap(pairs: pd.DataFrame, value: str) -> alt.Chart:
     base = alt.Chart(both).encode(x=alt.X("code_a:N", sort=order, axis=x_axis),
                                   y=alt.Y("code_b:N", sort=order, axis=NAMES))
     cells = base.mark_rect().encode(
-        color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="blues", domain=[0, 1], clamp=True), title=words(value)),
+        color=alt.Color(f"{value}:Q", scale=alt.Scale(scheme="blues", domain=[0, 1], clamp=True), title=words(value),
+                        legend=alt.Legend(orient="top" if is_abbreviated else "right")),
         tooltip=[alt.Tooltip("rater_a", title="Rater"), alt.Tooltip("rater_b", title="Other rater"),
                  alt.Tooltip("n", title="Items both labeled"), alt.Tooltip(f"{value}:Q", format=".3f", title=words(value))])
     text = base.mark_text(fontSize=12 if len(names) < 16 else 9).encode(
@@ -250,14 +251,17 @@ def rater_heatmap(pairs: pd.DataFrame, value: str) -> alt.Chart:
     return alt.vconcat(heatmap, name_legend(names), spacing=24).properties(autosize=padded)
 
 
-def name_legend(names: list[str], rows: int = 12) -> alt.Chart:
-    """The legend of abbreviated axes: 'number  full name' in columns of `rows` lines."""
+def name_legend(names: list[str], width: int = 780) -> alt.Chart:
+    """The legend of abbreviated axes: 'number  full name' in as many columns as fit `width` px."""
+    column_px = min(width, 7 * max(map(len, names)) + 40)
+    columns = max(1, width // column_px)
+    rows = -(-len(names) // columns)
     legend = pd.DataFrame({"label": [f"{i + 1}  {name}" for i, name in enumerate(names)],
-                           "column": [i // rows for i in range(len(names))], "row": [i % rows for i in range(len(names))]})
-    width = 330 * (int(legend["column"].max()) + 1)
-    return alt.Chart(legend.assign(x=legend["column"] * 330)).mark_text(align="left", fontSize=12, color="#333").encode(
-        x=alt.X("x:Q", axis=None, scale=alt.Scale(domain=[0, width])), y=alt.Y("row:O", axis=None), text="label:N",
-    ).properties(width=width, height=18 * min(rows, len(names)), title="Raters")
+                           "x": [(i // rows) * column_px for i in range(len(names))],
+                           "row": [i % rows for i in range(len(names))]})
+    return alt.Chart(legend).mark_text(align="left", fontSize=12, color="#333").encode(
+        x=alt.X("x:Q", axis=None, scale=alt.Scale(domain=[0, columns * column_px])), y=alt.Y("row:O", axis=None),
+        text="label:N").properties(width=columns * column_px, height=18 * rows, title="Raters")
 
 
 def ratings_chart(ratings: pd.DataFrame) -> alt.Chart:

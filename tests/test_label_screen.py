@@ -221,3 +221,15 @@ def test_highlighting_every_pandalm_pair_keeps_code_fences_and_directives_balanc
         painted += ":orange-background[" in result.left + result.right
         said += result.note == MOSTLY_DIFFERENT_NOTE
     assert painted > 100 and said > 100 and painted + said <= len(pairs)
+
+
+def test_the_same_item_submitted_from_a_second_tab_is_refused_in_words_an_annotator_understands(db, setup):
+    project, ann = setup
+    first_tab, second_tab = {}, {}  # each browser tab has its own session state
+    item = assignment.next_item(db, project, ann)
+    assert assignment.next_item(db, project, ann).item_id == item.item_id  # both tabs show the leased item
+    form_1, form_2 = forms.show_form(first_tab, item.item_id), forms.show_form(second_tab, item.item_id)
+    assert screen.handle_action(db, project, ann, first_tab, submit_message(form_1, 1)).kind == "saved"
+    again = screen.handle_action(db, project, ann, second_tab, submit_message(form_2, -2))
+    assert again.is_refused and again.message.startswith("Not saved: you already labeled this item (item 1 of")
+    assert len(labels_of(db, project)) == 1

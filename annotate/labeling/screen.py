@@ -162,7 +162,14 @@ def _submit(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int
         assignment.edit_from_history(conn, project, annotator_id, form.event_id, values, **fields)
         ordinal = history_ordinal(conn, project, annotator_id, form.item_id)
         return Outcome("updated", f"Updated item {ordinal} of your history.")
-    assignment.submit_label(conn, project, annotator_id, form.item_id, values, **fields)
+    try:
+        assignment.submit_label(conn, project, annotator_id, form.item_id, values, **fields)
+    except LabelError:
+        earlier = history_ordinal(conn, project, annotator_id, form.item_id)
+        if earlier is None:
+            raise
+        raise LabelError(f"Not saved: you already labeled this item (item {earlier} of your history), perhaps "
+                         f"in another tab; nothing changed. Edit it from My history.") from None
     ordinal = history_ordinal(conn, project, annotator_id, form.item_id)
     return Outcome("saved", f"Saved item {ordinal} of your history.")
 

@@ -14,7 +14,7 @@ Simple baselines (no human label needed):
   (by the share that disagree), the rest in random order.
 Each baseline looks at one signal only, as a researcher who picks one heuristic would.
 
-learned: never worse than the best simple baseline by construction (issue 16). It starts from the
+learned: built not to fall below the best simple baseline (issue 16; measured in bench/bench_router.py). It starts from the
 first available baseline in PRIOR_ORDER (random is never a candidate: it cannot be better than an
 informative signal) and moves to another ranking only when the calibration
 slice (the random part of the bought labels) shows it catches more of the judge's errors at this
