@@ -38,6 +38,7 @@ from annotate.router.strategies import (
 
 LABEL_MODEL_VERSION = "label-model-v1"
 LABEL_MODEL_SOURCE = f"router {LABEL_MODEL_VERSION}"
+MIN_CALIBRATION = 10  # labelled calibration items before the label model may replace the judge
 
 
 class LabelModel:
@@ -104,8 +105,9 @@ def choose_labels(features: ItemFeatures, context: Context, gain: np.ndarray, se
     """
     bought = ~np.isnan(context.known)
     cal = np.flatnonzero(context.calibration & bought)
-    if len(cal) < 10:
-        return features.ai_label, False, f"judge's verdicts: {len(cal)} labelled calibration items are too few to test the label model"
+    if len(cal) < MIN_CALIBRATION:
+        return features.ai_label, False, (f"judge's verdicts: {len(cal)} labelled calibration items are too few "
+                                          f"to test the label model (at least {MIN_CALIBRATION})")
     model = LabelModel(np.random.default_rng(seed)).fit(features, context)
     predicted = held_out_labels(model, cal, seed=seed)
     pool = ~context.calibration
@@ -114,5 +116,7 @@ def choose_labels(features: ItemFeatures, context: Context, gain: np.ndarray, se
     d = stays * ((predicted == truth).astype(float) - (features.ai_label[cal] == truth).astype(float))
     low = d.mean() - z * d.std(ddof=1) / math.sqrt(len(d))
     if low > 0:
-        return model.labels_, True, f"label model: beats the judge on the calibration slice by {d.mean():.1%} (lower bound {low:.1%})"
-    return features.ai_label, False, f"judge's verdicts: the label model does not beat them on the calibration slice ({d.mean():+.1%})"
+        return model.labels_, True, (f"label model: beats the judge on the calibration slice by {d.mean():.1%} "
+                                     f"(lower bound {low:.1%})")
+    return features.ai_label, False, (f"judge's verdicts: the label model does not beat them on the calibration "
+                                      f"slice ({d.mean():+.1%})")

@@ -14,11 +14,11 @@ Simple baselines (no human label needed):
   (by the share that disagree), the rest in random order.
 Each baseline looks at one signal only, as a researcher who picks one heuristic would.
 
-learned: built not to fall below the best simple baseline (issue 16; measured in bench/bench_router.py). It starts from the
-first available baseline in PRIOR_ORDER (random is never a candidate: it cannot be better than an
-informative signal) and moves to another ranking only when the calibration
-slice (the random part of the bought labels) shows it catches more of the judge's errors at this
-budget, with a paired, held-out estimate whose lower bound (mean - Z x standard error) is above
+learned: built not to fall below the best simple baseline (issue 16; measured in
+bench/bench_router.py). It starts from the first available baseline in PRIOR_ORDER (random is
+never a candidate: it cannot beat an informative signal) and moves to another ranking only when
+the calibration slice (the random part of the bought labels) shows it catches more of the judge's
+errors at this budget, with a paired, held-out estimate whose lower bound (mean - Z x standard error) is above
 zero (`annotate/router/selection.py`). The candidates are the other baselines and an error model:
 a logistic regression of 1[judge's verdict != human] on every feature (judge probabilities,
 two-order inconsistency, judge disagreement, lengths, sibling consistency, opted-in metadata),
