@@ -196,6 +196,31 @@ def test_router_page_previews_and_applies(db, db_path, synthetic, monkeypatch):
     at.run()
     assert not at.exception
     assert len(store.current_routes(storage.cursor(db), synthetic.id)) == N_ITEMS
+    assert {m.label for m in at.metric} >= {"Sent to humans", "Labelled by humans", "Waiting for a human"}
+
+
+def test_router_page_shows_the_dataset_ids_reasons_in_words_and_a_curve_once_humans_labelled(
+        db, db_path, synthetic, monkeypatch):
+    from pathlib import Path
+
+    from streamlit.testing.v1 import AppTest
+    annotator, _ = add_annotator(db, "ann")
+    _label(db, synthetic, annotator["id"], range(1, 13))
+    monkeypatch.setenv(storage.db.DB_ENV_VAR, str(db_path))
+    _, token = add_annotator(db, "res", "researcher")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    at.session_state["project"] = "synthetic"
+    at.query_params["token"] = token
+    at.run()
+    at.switch_page("pages/router.py").run()
+    assert not at.exception
+    summary = next(m.value for m in at.markdown if "items go to humans" in m.value)
+    assert "**12** already labelled by humans" in summary
+    preview = at.dataframe[0].value
+    assert set(preview["Item"]) <= {f"i{i}" for i in range(N_ITEMS)}  # the dataset's own ids
+    assert preview["Why"].str.contains("two judges disagree").any()
+    assert not any("No estimated accuracy curve" in i.value for i in at.info)
+    assert any("Estimated from 12 human-labelled items" in c.value for c in at.caption)
 
 
 def test_embedding_cosine_is_cached_by_text(db):
