@@ -16,7 +16,8 @@ judge's verdicts only when the calibration slice shows the model is better on th
 with the AI: out-of-fold predictions on the labelled calibration items, each weighted by the
 probability that it would not have been bought (1 - inclusion probability under the router's
 gain, selection.py), compared with the judge's verdicts pairwise; the model is used when the
-mean advantage minus Z standard errors is above zero. Items it relabels carry the provenance
+mean advantage minus Z = 1.645 standard errors (95% one-sided) is above zero: a wrong relabeling
+costs more than a missed one, so the bar is higher than for routing. Items it relabels carry the provenance
 LABEL_MODEL_SOURCE instead of the judge's name.
 """
 from __future__ import annotations
@@ -96,7 +97,7 @@ def held_out_labels(model: LabelModel, held: np.ndarray, folds: int = 5, seed: i
 
 
 def choose_labels(features: ItemFeatures, context: Context, gain: np.ndarray, seed: int = 0,
-                  z: float = 1.0) -> tuple[np.ndarray, bool, str]:
+                  z: float = 1.645) -> tuple[np.ndarray, bool, str]:
     """AI labels for every item: the label model's when the calibration slice shows it beats the
     judge on the items left to the AI (module docstring), else the judge's verdicts.
 
