@@ -134,14 +134,19 @@ def fit_width(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
     return chart.properties(autosize=alt.AutoSizeParams(type="fit-x", contains="padding"))
 
 
+MISSING = "–"  # a number the report could not compute (its reason is in the row)
+
+
 def words(field: str) -> str:
     """The title of a report field (its own name with spaces when it has none)."""
     return MEASURES.get(field, (field.replace("_", " ").capitalize(), ""))[0]
 
 
 def show_table(frame: pd.DataFrame) -> None:
-    """A report table with titles in words, a one-line help per measure and rounded numbers."""
-    config = {}
+    """A report table with titles in words, a one-line help per measure and rounded numbers; a
+    number that could not be computed shows as a dash, not as 'None' (Streamlit draws a missing
+    number as 'None', so such a column is shown as text)."""
+    config, shown = {}, frame.reset_index(drop=True)
     for column in frame.columns:
         title, help_text = MEASURES.get(column, (words(column), ""))
         if column.endswith(("_lo", "_hi")) and column[:-3] in MEASURES:
@@ -149,12 +154,17 @@ def show_table(frame: pd.DataFrame) -> None:
         if pd.api.types.is_float_dtype(frame[column]):
             values = frame[column].dropna()
             whole = column.startswith("rating") or (len(values) and (values == values.round()).all())
-            config[column] = st.column_config.NumberColumn(title, help=help_text or None,
-                                                           format="%.0f" if whole else "%.3f")
+            pattern = "{:.0f}" if whole else "{:.3f}"
+            if values.size < len(frame):
+                shown[column] = [MISSING if pd.isna(v) else pattern.format(v) for v in shown[column]]
+                config[column] = st.column_config.TextColumn(title, help=help_text or None)
+            else:
+                config[column] = st.column_config.NumberColumn(title, help=help_text or None,
+                                                               format="%.0f" if whole else "%.3f")
         else:
             config[column] = st.column_config.Column(title, help=help_text or None)
     text = [c for c in frame.columns if pd.api.types.is_object_dtype(frame[c]) or pd.api.types.is_string_dtype(frame[c])]
-    shown = frame.assign(**{c: frame[c].fillna("") for c in text})
+    shown = shown.assign(**{c: shown[c].fillna("") for c in text})
     if "measure" in text:  # measure names as words ('accuracy_first' -> 'accuracy first')
         shown["measure"] = shown["measure"].astype(str).str.replace("_", " ")
     st.dataframe(shown, hide_index=True, column_config=config, width="stretch")

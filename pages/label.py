@@ -42,7 +42,10 @@ def on_action() -> None:
         return  # the fragment's own check shows why
     conn = session.get_conn()
     action = last_action()
-    project = get_project(conn, name)
+    try:
+        project = get_project(conn, name)
+    except AnnotateError:
+        return  # deleted meanwhile: nothing is stored, and the fragment's require_project says so
     st.session_state[RUN_PROJECT] = (_this_run(), project)
     outcome = screen.handle_action(conn, project, user["id"], st.session_state, action)
     if outcome is None:
@@ -93,10 +96,8 @@ def label_screen() -> None:
 
 
 session.require_role("annotator")
-if project_name := st.session_state.get(session.PROJECT):
-    config = get_project(session.get_conn(), project_name).config
-    with st.expander("Guidelines", icon=":material/menu_book:"):
-        st.markdown(item_markdown(config.guidelines, ImagePolicy.of(config)) or "No guidelines for this project.")
+config = session.require_project(session.get_conn()).config
+with st.expander("Guidelines", icon=":material/menu_book:"):
+    st.markdown(item_markdown(config.guidelines, ImagePolicy.of(config)) or "No guidelines for this project.")
 label_screen()
-if project_name:
-    st.caption(KEYS[config.task_type].format(last=min(len(config.scale), 9)))
+st.caption(KEYS[config.task_type].format(last=min(len(config.scale), 9)))

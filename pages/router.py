@@ -16,9 +16,12 @@ conn = session.get_conn()
 project = session.require_project(conn)
 st.header(f"Router: {project.name}")
 judges = routing.project_judges(conn, project.name)
-if project.task_type != "pairwise" or not judges:
-    st.info("Routing on this page needs a pairwise project with judge verdicts; run a judge first (Judges page). "
-            "Rubric projects are routed and simulated with `python -m annotate router apply|simulate`.")
+if project.task_type != "pairwise":
+    st.info("This page routes pairwise projects. Rubric projects are routed and simulated from the command "
+            "line: `python -m annotate router apply|simulate -p PROJECT -j JUDGE -s spread|calibration|learned`.")
+    st.stop()
+if not judges:
+    st.info("Routing needs a judge's verdicts on this project's items: run a judge first (Judges page).")
     st.stop()
 
 left, middle, right = st.columns(3)

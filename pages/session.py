@@ -33,7 +33,8 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 import storage
 from annotate.labeling import annotators, auth
 from annotate.data import backup
-from annotate.errors import AuthError
+from annotate.errors import AuthError, NotFoundError
+from annotate.labeling.item_text import escape_markdown
 from annotate.projects import Project, get_project, project_names
 
 USER = "user"
@@ -299,6 +300,8 @@ def run_browser_actions() -> None:
 def project_selector(conn: duckdb.DuckDBPyConnection) -> None:
     """The sidebar's project choice (kept under PROJECT); hidden when there is only one project."""
     names = project_names(conn)
+    if st.session_state.get(PROJECT) not in names:  # deleted or archived since it was chosen
+        st.session_state.pop(PROJECT, None)
     if len(names) > 1:
         st.selectbox("Project", names, key=PROJECT)
     elif names:
@@ -311,4 +314,9 @@ def require_project(conn: duckdb.DuckDBPyConnection) -> Project:
     if not name:
         st.info("There are no projects yet. An admin or researcher can import one with `annotate import`.")
         st.stop()
-    return get_project(conn, name)
+    try:
+        return get_project(conn, name)
+    except NotFoundError:  # deleted while this browser had it chosen (a fragment run: no sidebar yet)
+        st.session_state.pop(PROJECT, None)
+        st.info(f"The project **{escape_markdown(name)}** no longer exists. Choose another project in the sidebar.")
+        st.stop()

@@ -65,11 +65,14 @@ def slice_judgments(cur: duckdb.DuckDBPyConnection, project_id: int, aspect: str
     """Judgments of one aspect (or criterion) on the slice's items, without texts.
 
     Columns: judgment_id, item_id, judge_id, judge, aspect, response_idx, presented_order, verdict,
-    score, probs, is_parsed (the columns annotate.analysis.verdicts.combined_verdicts reads).
+    score, probs, is_parsed (the columns annotate.analysis.verdicts.combined_verdicts reads), and
+    unparsed_number: the raw reply of an unparsed judgment read as a number when it is one (an
+    imported score off the criterion's scale, stored unparsed with its raw text), else NULL.
     """
     return cur.execute(f"""
         SELECT g.id AS judgment_id, g.item_id, g.judge_id, j.name AS judge, g.aspect, g.response_idx,
-               g.presented_order, g.verdict, g.score, g.probs, g.is_parsed
+               g.presented_order, g.verdict, g.score, g.probs, g.is_parsed,
+               CASE WHEN NOT g.is_parsed THEN TRY_CAST(trim(g.raw_output) AS DOUBLE) END AS unparsed_number
         FROM judgments g JOIN judges j ON j.id = g.judge_id JOIN items i ON i.id = g.item_id
         WHERE {_slice(metadata)} AND g.aspect = $aspect
         ORDER BY g.item_id, g.judge_id, g.id""",

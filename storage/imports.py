@@ -6,7 +6,6 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from storage.labels import EVENT_FIELDS
 
 
 def rater_kinds(cur: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, str]:
@@ -54,28 +53,3 @@ def labelled_pairs(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFr
     """(item_id, annotator_id) pairs that already have a label event in the project."""
     return cur.execute("""SELECT DISTINCT item_id, annotator_id FROM label_events
                           WHERE project_id = ? AND kind = 'label'""", [project_id]).df()
-
-
-def insert_imported_label_events(cur: duckdb.DuckDBPyConnection, events: pd.DataFrame,
-                                 values: pd.DataFrame) -> int:
-    """Bulk-insert imported label events; `created_at` (optional, UTC) keeps the time the file
-    gives, else now. events: key, EVENT_FIELDS (missing ones null), created_at; values: key,
-    aspect, response_idx, value."""
-    if events.empty:
-        return 0
-    events = events.copy()
-    for name in [*EVENT_FIELDS, "created_at"]:
-        if name not in events:
-            events[name] = None
-    new_events = events[["key", *EVENT_FIELDS, "created_at"]]
-    new_values = values[["key", "aspect", "response_idx", "value"]]
-    cur.execute(f"""
-        INSERT INTO label_events ({', '.join(EVENT_FIELDS)}, created_at, values_list)
-        SELECT {', '.join('e.' + f for f in EVENT_FIELDS)}, coalesce(e.created_at::TIMESTAMP, current_timestamp),
-               v.values_list
-        FROM new_events e LEFT JOIN (
-            SELECT key, list({{'aspect': aspect, 'response_idx': response_idx::SMALLINT, 'value': value::DOUBLE}}
-                             ORDER BY aspect, response_idx) AS values_list
-            FROM new_values GROUP BY key) v USING (key)
-        ORDER BY e.key""")
-    return len(events)

@@ -45,23 +45,21 @@ def label_context(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: in
 
 
 def insert_label_events(cur: duckdb.DuckDBPyConnection, events: pd.DataFrame, values: pd.DataFrame) -> int:
-    """Bulk-insert events (imports); return the event count.
-
-    Args:
-        events: EVENT_FIELDS plus a `key` column unique per row; missing optional fields may be absent.
-        values: key, aspect, response_idx, value.
-    """
+    """Bulk-insert label events (imports, benchmarks); `created_at` (optional, UTC) keeps the
+    time the file gives, else now. events: key, EVENT_FIELDS (missing ones null), created_at; values: key,
+    aspect, response_idx, value."""
     if events.empty:
         return 0
     events = events.copy()
-    for field in EVENT_FIELDS:
-        if field not in events:
-            events[field] = None
-    new_events = events[["key", *EVENT_FIELDS]]
+    for name in [*EVENT_FIELDS, "created_at"]:
+        if name not in events:
+            events[name] = None
+    new_events = events[["key", *EVENT_FIELDS, "created_at"]]
     new_values = values[["key", "aspect", "response_idx", "value"]]
     cur.execute(f"""
-        INSERT INTO label_events ({', '.join(EVENT_FIELDS)}, values_list)
-        SELECT {', '.join('e.' + f for f in EVENT_FIELDS)}, v.values_list
+        INSERT INTO label_events ({', '.join(EVENT_FIELDS)}, created_at, values_list)
+        SELECT {', '.join('e.' + f for f in EVENT_FIELDS)}, coalesce(e.created_at::TIMESTAMP, current_timestamp),
+               v.values_list
         FROM new_events e LEFT JOIN (
             SELECT key, list({{'aspect': aspect, 'response_idx': response_idx::SMALLINT, 'value': value::DOUBLE}}
                              ORDER BY aspect, response_idx) AS values_list
@@ -85,12 +83,13 @@ def current_label_values(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.
     """Current human labels in tidy form, one row per (event, aspect, response).
 
     Columns: event_id, item_id, external_id, annotator_id, annotator, presented_order, both_bad,
-    confidence, seconds, source, created_at, aspect, response_idx, value.
+    confidence, seconds, source, created_at, aspect, response_idx, value, kind (annotators.kind:
+    'account', 'imported' or 'gold', a benchmark's answer key rather than a human rater).
     """
     return cur.execute("""
         SELECT e.id AS event_id, e.item_id, i.external_id, e.annotator_id, a.name AS annotator,
                e.presented_order, e.both_bad, e.confidence, e.seconds, e.source, e.created_at,
-               v.aspect, v.response_idx, v.value
+               v.aspect, v.response_idx, v.value, coalesce(a.kind, 'account') AS kind
         FROM current_label_events e
         CROSS JOIN unnest(e.values_list) AS u(v)
         JOIN items i ON i.id = e.item_id

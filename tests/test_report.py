@@ -386,6 +386,26 @@ def test_agreement_by_key_gives_every_number_per_value_and_overall(db, db_path, 
     assert missing.exit_code != 0 and "no item of project 'small' has metadata 'nope'" in missing.output
 
 
+def test_imported_judge_scores_off_the_scale_are_counted_as_out_of_range_in_the_report(db_path, tmp_path):
+    criteria = tmp_path / "criteria.json"
+    criteria.write_text(json.dumps({"scale": "0-3", "criteria": [{"name": "relevance"}]}))
+    graded = tmp_path / "graded.csv"
+    graded.write_text("id,prompt,passage,alice,bob,llm\nq1,p1,t1,3,2,3\nq2,p2,t2,0,1,5\n"
+                      "q3,p3,t3,2,2,2\nq4,p4,t4,1,1,10\n")
+    run = lambda *args: CliRunner().invoke(cli, ["--db", str(db_path), *args])  # noqa: E731
+    assert run("projects", "create", "rel", "--task-type", "rubric", "--criteria", str(criteria)).exit_code == 0
+    imported = run("import", str(graded), "-p", "rel", "--map", "responses=passage", "--map", "human.alice=alice",
+                   "--map", "human.bob=bob", "--map", "judge.llm=llm")
+    assert imported.exit_code == 0 and "off the scale, judge llm: 2" in imported.output, imported.output
+    result = run("agreement", "-p", "rel", "--aspect", "relevance", "--bootstrap", "0", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    # The importer stores 5 and 10 unparsed with their raw text; the report still names them off the scale.
+    coverage = next(row for row in data["coverage"] if row["order"] == "all")
+    assert [coverage[k] for k in ("judgments", "parsed", "unparsed", "out_of_range")] == [4, 2, 0, 2]
+    assert data["overview"]["judge_scores_out_of_range"] == 2
+
+
 def test_rubric_judge_against_a_single_rater_reference_counts_out_of_range_scores(db, tmp_path):
     rows = [{"id": f"r{i}", "prompt": f"T{i}", "response": f"answer {i}", "model": f"m{i % 3}", "topic": "x"}
             for i in range(9)]

@@ -96,6 +96,16 @@ def test_split_adjudicated_label_is_exported_with_its_provenance(demo):
     assert report.overview["annotators"] == 3  # the adjudicator is not counted as an annotator
 
 
+def test_split_dropped_by_policy_keeps_the_humans_count_beside_its_adjudicated_label(demo):
+    from annotate.projects import update_config
+    update_config(demo, PAIRWISE, {"split_policy": "drop"})
+    assert "pw-03" not in set(export.build_export(demo, PAIRWISE, "dpo").rows["id"])  # A 1 : B 1, dropped
+    review.adjudicate_item(demo, PAIRWISE, "pw-03", "rita", {"overall": 2})
+    after = dpo_row(demo, "pw-03")
+    assert after["source"] == "adjudicated" and after["label"] == 2
+    assert after["n_annotators"] == 2 and after["agreement"] == 0.0  # as under the 'tie' policy
+
+
 def test_a_second_adjudication_by_the_same_researcher_replaces_the_first(demo):
     review.adjudicate_item(demo, PAIRWISE, "pw-03", "rita", {"overall": 2})
     review.adjudicate_item(demo, PAIRWISE, "pw-03", "rita", {"overall": -1})

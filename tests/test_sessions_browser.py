@@ -17,7 +17,6 @@ import pytest
 
 import storage
 from annotate.data.demo import create_demo
-from annotate.labeling import auth
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"

@@ -74,13 +74,14 @@ def build_rubric_report(conn: duckdb.DuckDBPyConnection, project: Project, filte
     ranked = {"humans": reference} | {j: judges[j].to_numpy() for j in judges.columns}
     ratings = rubric_rankings(ranked, unit_items, unit_models, filters.n_boot, filters.seed)
     counts = np.stack([(humans.to_numpy() == v).sum(axis=1) for v in domain], axis=1).astype(float)
+    coverage = coverage_table(all_judgments, domain)
     n = counts.sum(axis=1)
     return AgreementReport(
         project=project.name, task_type=project.task_type, filters=filters,
         overview={"units": len(unit_ids), "human_labels": int(n.sum()), "annotators": humans.shape[1],
                   "units_with_2_labels": int((n >= 2).sum()), "units_with_reference": int((~np.isnan(reference)).sum()),
                   "rubric_reference": method, "judges": judges.shape[1], "gold_raters": golds.shape[1],
-                  "judge_scores_out_of_range": int((~valid & all_judgments["score"].notna()).sum())},
+                  "judge_scores_out_of_range": int(coverage.loc[coverage["order"] == "all", "out_of_range"].sum())},
         judges=_judge_table(humans, judges, unit_models, method),
         pairs=_pair_table(pd.concat([humans, golds, judges], axis=1), set(judges.columns), domain, set(golds.columns)),
         alpha=ag.alpha_table(humans.to_numpy().T, domain), fleiss=ag.fleiss_kappa(counts),
@@ -89,7 +90,7 @@ def build_rubric_report(conn: duckdb.DuckDBPyConnection, project: Project, filte
                                              store.annotator_event_counts(cur, project.id, **args),
                                              filters.tie_policy).drop(columns=["loo_n", "loo_agreement",
                                                                                "loo_kappa", "tie_policy"]),
-        definitions=definitions, coverage=coverage_table(all_judgments, domain),
+        definitions=definitions, coverage=coverage,
         gold=definitions[definitions["reference"].str.startswith("gold: ")].reset_index(drop=True),
         ratings=ratings, ranking_tau=rankings.ranking_agreement(ratings, "humans"),
         reference={"rubric_reference": method, "statement": f"the human reference of a unit is the {method} of its "

@@ -70,10 +70,12 @@ def coverage_table(judgments: pd.DataFrame, scale: list[int] | None = None) -> p
     """What each judge returned, per presented order and in all: nothing unparsed goes unseen.
 
     Args:
-        judgments: judgment rows (judge, item_id, presented_order, is_parsed, score).
+        judgments: judgment rows (judge, item_id, presented_order, is_parsed, score; optional
+            unparsed_number, the raw reply of an unparsed judgment read as a number).
         scale: for rubric criteria, the allowed scores. A score off the scale (e.g. 5 or 10 on a
-            0-3 relevance scale), whether stored parsed or not, is counted in out_of_range and is
-            not a parsed score (the statistics leave it out; over 'all items' it counts as wrong).
+            0-3 relevance scale), whether stored parsed or not (an importer or a judge stores it
+            unparsed with its raw text, which unparsed_number reads), is counted in out_of_range
+            and is not a parsed score (the statistics leave it out; over 'all items' it counts as wrong).
 
     Returns:
         COVERAGE_COLUMNS, one row per (judge, order) with order 'AB', 'BA', 'none' (no stored
@@ -88,6 +90,9 @@ def coverage_table(judgments: pd.DataFrame, scale: list[int] | None = None) -> p
     off = np.zeros(len(judgments), bool)
     if scale is not None:
         score = judgments["score"].to_numpy(dtype=float)
+        if "unparsed_number" in judgments:
+            raw = judgments["unparsed_number"].to_numpy(dtype=float)
+            score = np.where(np.isnan(score) & ~valid, raw, score)
         off = ~np.isnan(score) & ~np.isin(score, np.asarray(scale, dtype=float))
         valid &= ~off
     judge_codes, judges = pd.factorize(judgments["judge"].to_numpy(dtype=object), sort=True)

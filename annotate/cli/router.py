@@ -17,7 +17,8 @@ def router_group() -> None:
 @click.option("--project", "-p", required=True)
 @click.option("--judge", "-j", required=True, help="The primary judge (its verdict is the AI label).")
 @click.option("--budgets", default="0.1,0.2,0.3,0.5", show_default=True, help="Shares of the items, comma-separated.")
-@click.option("--seeds", default=5, show_default=True, help="Seeds 0..N-1 per strategy and budget.")
+@click.option("--seeds", default=5, show_default=True, type=click.IntRange(min=1),
+              help="Seeds 0..N-1 per strategy and budget.")
 @click.option("--strategies", default=",".join(names.DEFAULT_STRATEGIES), show_default=True)
 @click.option("--split", type=click.Choice(names.SPLITS), default="all", show_default=True,
               help="Items to simulate on: all, or the prompt-disjoint dev (tuning) / test (reporting) split.")

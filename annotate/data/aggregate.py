@@ -224,15 +224,33 @@ def final_labels(conn: duckdb.DuckDBPyConnection, project: Project, *, method: s
     adjudicated, labels = labels[is_adjudicated], labels[~is_adjudicated]
     if is_pairwise:
         weakest = float(min(p.value for p in project.config.scale if p.value > 0))
-        human = aggregate_pairwise(labels[labels["response_idx"].isna()], method, weakest,
-                                   project.config.split_policy)
         keys = ["item_id", "aspect"]
+        human = _pairwise_with_settled_splits(labels[labels["response_idx"].isna()], adjudicated, keys,
+                                              method, weakest, project.config.split_policy)
     else:
         human = aggregate_rubric(labels[labels["response_idx"].notna()], method)
         keys = ["item_id", "response_idx", "aspect"]
     ai = judge_labels(conn, project, judge=judge, since=since, until=until)
     final = _combine(human, ai, keys, PAIRWISE_COLUMNS if is_pairwise else RUBRIC_COLUMNS)
     return apply_adjudications(final, adjudicated, keys)
+
+
+def _pairwise_with_settled_splits(labels: pd.DataFrame, adjudicated: pd.DataFrame, keys: list[str],
+                                  method: str, weakest: float, split_policy: str) -> pd.DataFrame:
+    """aggregate_pairwise, keeping the human count and agreement of splits a researcher settled.
+
+    Under split policy 'drop' an even split has no aggregate row, so its adjudicated label would
+    be exported with n_labels 0 and no agreement, as if no human had labeled it. Such keys are
+    aggregated again under 'tie' (the value is replaced by the adjudication anyway).
+    """
+    human = aggregate_pairwise(labels, method, weakest, split_policy)
+    if split_policy != "drop" or method != "majority" or adjudicated.empty:
+        return human
+    settled = pd.MultiIndex.from_frame(adjudicated[keys]).difference(pd.MultiIndex.from_frame(human[keys]))
+    dropped = labels[pd.MultiIndex.from_frame(labels[keys]).isin(settled)]
+    if dropped.empty:
+        return human
+    return pd.concat([human, aggregate_pairwise(dropped, method, weakest, "tie")], ignore_index=True)
 
 
 def apply_adjudications(final: pd.DataFrame, adjudicated: pd.DataFrame, keys: list[str]) -> pd.DataFrame:

@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 import storage
-from storage import imports as import_store, items as item_store, judgments as judgment_store
+from storage import imports as import_store, items as item_store, judgments as judgment_store, labels as label_store
 from storage import projects as project_store
 from annotate.data.import_batch import (GOLD, GOLD_RATER, IMPORTED, SHAPES, BatchBuilder, ColumnMapping,
                                         ImportBatch, ImportReport, OnDuplicate, chunked, id_field, pairwise_value,
@@ -309,7 +309,7 @@ class _Writer:
             events = events[~seen.to_numpy()]
         values = values[values["key"].isin(events["key"])]
         events = events.assign(project_id=self.project_id)
-        self.report.label_events += import_store.insert_imported_label_events(self.cur, events, values)
+        self.report.label_events += label_store.insert_label_events(self.cur, events, values)
         self.report.labels_per_rater = {k: int(v) for k, v in events["annotator"].value_counts().sort_index().items()}
 
     def _check_values(self, events: pd.DataFrame, values: pd.DataFrame) -> None:

@@ -107,13 +107,17 @@ def project_judges(conn: duckdb.DuckDBPyConnection, project: str) -> list[str]:
 
 def project_labels(conn: duckdb.DuckDBPyConnection, project: str) -> pd.DataFrame:
     """Current overall pairwise human labels in event order: item_id, annotator_id, annotator,
-    source, value."""
+    source, value.
+
+    A gold rater's labels (annotators.kind 'gold', a benchmark's answer key) are left out: they
+    are not human labels anyone bought, so they neither count as labelled items nor reach a model."""
     found = get_project(conn, project)
     if found.task_type != "pairwise":
         raise AnnotateError(f"Project '{project}': this routing is for pairwise projects; rubric projects "
                             f"use annotate.router.rubric")
     labels = labels_store.current_label_values(storage.cursor(conn), found.id)
-    labels = labels[(labels["aspect"] == "overall") & labels["response_idx"].isna()].sort_values("event_id")
+    labels = labels[(labels["aspect"] == "overall") & labels["response_idx"].isna() & (labels["kind"] != "gold")]
+    labels = labels.sort_values("event_id")
     return labels[["item_id", "annotator_id", "annotator", "source", "value"]].reset_index(drop=True)
 
 

@@ -92,10 +92,11 @@ def load_units(conn: duckdb.DuckDBPyConnection, project: str, judge: str) -> Rub
 
 
 def human_units(conn: duckdb.DuckDBPyConnection, project: str, units: RubricUnits) -> tuple[np.ndarray, np.ndarray]:
-    """(reference score per unit, the first annotator's score per unit), NaN where unscored."""
+    """(reference score per unit, the first annotator's score per unit), NaN where unscored; a gold
+    rater's scores (a benchmark's answer key, never bought from a human) are left out."""
     found = get_project(conn, project)
     labels = labels_store.current_label_values(storage.cursor(conn), found.id)
-    labels = labels[labels["response_idx"].notna() & (labels["source"] != "adjudicated")]
+    labels = labels[labels["response_idx"].notna() & (labels["source"] != "adjudicated") & (labels["kind"] != "gold")]
     keys = ["item_id", "response_idx", "aspect"]
     table = labels.pivot_table(index=keys, columns="annotator_id", values="value", aggfunc="last")
     table = table.reindex(pd.MultiIndex.from_frame(units.keys))

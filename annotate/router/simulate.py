@@ -136,7 +136,13 @@ def simulate_features(features: ItemFeatures, gold: np.ndarray, first: np.ndarra
                       seeds: int = 5, strategies: tuple[str, ...] = DEFAULT_STRATEGIES,
                       batch_fraction: float = 0.05, calibration_fraction: float = 0.1,
                       split: str = "all") -> SimulationResult:
-    """Run every strategy at every budget (a share of the items) for seeds 0..seeds-1."""
+    """Run every strategy at every budget (a share of the items) for seeds 0..seeds-1.
+
+    Raises:
+        AnnotateError: fewer than one seed, or an unknown strategy.
+    """
+    if seeds < 1:
+        raise AnnotateError(f"A simulation needs at least one seed, got {seeds}")
     for name in strategies:
         if name != "oracle":
             check_strategy(name)
