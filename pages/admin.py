@@ -8,6 +8,7 @@ import streamlit as st
 
 from annotate.errors import AnnotateError
 from annotate.labeling import annotators, assignment
+from annotate.labeling.item_text import escape_markdown
 from pages import session
 
 INVITE = "admin_invite"    # (who, link) shown once, on the run after the action
@@ -37,17 +38,17 @@ def act(action: str) -> None:
     if not name:
         st.session_state[MESSAGE] = ("warning", "Choose a person first.")
         return
-    conn = session.get_conn()
+    conn, shown = session.get_conn(), escape_markdown(name)  # a name is never markup (no image is fetched)
     try:
         if action == "link":
             st.session_state[INVITE] = (name, session.invite_link(annotators.reset_token(conn, name)))
-            st.session_state[MESSAGE] = ("info", f"{name}'s old link no longer works and their open sessions ended.")
+            st.session_state[MESSAGE] = ("info", f"{shown}'s old link no longer works and their open sessions ended.")
         elif action == "logout":
             ended = annotators.end_sessions(conn, name)
-            st.session_state[MESSAGE] = ("info", f"Ended {ended} open session(s) of {name}.")
+            st.session_state[MESSAGE] = ("info", f"Ended {ended} open session(s) of {shown}.")
         else:
             annotators.set_active(conn, name, action == "reactivate")
-            st.session_state[MESSAGE] = ("info", f"{name} is now {'active' if action == 'reactivate' else 'deactivated'}.")
+            st.session_state[MESSAGE] = ("info", f"{shown} is now {'active' if action == 'reactivate' else 'deactivated'}.")
     except AnnotateError as exc:
         st.session_state[MESSAGE] = ("error", str(exc))
 
@@ -59,7 +60,7 @@ st.header("Annotators")
 if message := st.session_state.pop(MESSAGE, None):
     getattr(st, message[0])(message[1])
 if shown := st.session_state.pop(INVITE, None):
-    st.success(f"Invite link for **{shown[0]}**: copy it now, it is shown only once.")
+    st.success(f"Invite link for **{escape_markdown(shown[0])}**: copy it now, it is shown only once.")
     st.code(shown[1], language=None, wrap_lines=True)
 
 with st.form("invite", clear_on_submit=True, enter_to_submit=False):

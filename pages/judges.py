@@ -66,7 +66,8 @@ def start_form() -> None:
     registered = judges.list_judges(conn)
     runnable = registered[registered["backend"] != "external"]
     if runnable.empty:
-        st.info("No judges registered yet: register one above.")
+        st.info("No judges registered yet to run from here: register one above. Judges whose answers were "
+                "imported are listed below.")
         return
     with st.form("start_run"):
         labels = {int(r.id): f"{r.name} ({summary.BACKEND_WORDS.get(r.backend, r.backend)})"

@@ -17,8 +17,9 @@ project = session.require_project(conn)
 st.header(f"Router: {project.name}")
 judges = routing.project_judges(conn, project.name)
 if project.task_type != "pairwise":
-    st.info("This page routes pairwise projects. Rubric projects are routed and simulated from the command "
-            "line: `python -m annotate router apply|simulate -p PROJECT -j JUDGE -s spread|calibration|learned`.")
+    st.info(f"This page routes pairwise projects. Rubric projects are routed and simulated from the command "
+            f"line: `python -m annotate router simulate -p {project.name} -j JUDGE`, then `python -m annotate "
+            f"router apply -p {project.name} -j JUDGE -s spread|calibration|learned -b 30%`.")
     st.stop()
 if not judges:
     st.info("Routing needs a judge's verdicts on this project's items: run a judge first (Judges page).")
@@ -58,7 +59,7 @@ except AnnotateError as exc:
 st.markdown(views.plan_summary(plan))
 for warning in plan.warnings:
     st.warning(warning)
-st.subheader("Preview: the next items to label and why")
+st.subheader("Preview: where the items without human labels go, and why")
 preview = views.preview_table(plan)
 if preview.empty:
     st.info("Every item already has its human labels: there is nothing left to route.")

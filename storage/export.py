@@ -46,8 +46,9 @@ def judge_judgments(cur: duckdb.DuckDBPyConnection, project_id: int, judge_ids: 
 
 def current_labels(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
     """Current human labels for aggregation: item_id, annotator_id, annotator, both_bad,
-    created_at, aspect, response_idx, value, source, event_id (one row per event, aspect and
-    response; source 'adjudicated' marks a researcher's final label).
+    created_at, aspect, response_idx, value, source, event_id, rater_kind (one row per event,
+    aspect and response; source 'adjudicated' marks a researcher's final label, rater_kind 'gold'
+    a reference answer key).
 
     The same rows as storage.labels.current_label_values with the columns aggregation needs; the
     superseded events are removed with a hashed NOT IN instead of a correlated NOT EXISTS and
@@ -56,7 +57,7 @@ def current_labels(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFr
     """
     return _frame(cur, """
         SELECT e.item_id, e.annotator_id, a.name AS annotator, e.both_bad, e.created_at,
-               v.aspect, v.response_idx, v.value, e.source, e.id AS event_id
+               v.aspect, v.response_idx, v.value, e.source, e.id AS event_id, a.kind AS rater_kind
         FROM current_label_events e
         JOIN label_values v ON v.event_id = e.id
         JOIN annotators a ON a.id = e.annotator_id

@@ -267,3 +267,20 @@ def test_counts_table_says_how_many_rows_each_filter_removed(pandalm, db):
         table.loc["Rows exported", "rows"]
     assert table.loc["Ties excluded", "removed"] > 0
     assert table.loc[["Items in the project", "Rows exported"], "removed"].isna().all()
+
+
+def test_gold_labels_never_join_the_human_votes_and_fill_items_no_human_labeled(db, tmp_path):
+    rows = [{"id": "q0", "prompt": "P0", "response_a": "a0", "response_b": "b0", "alice": "A", "answer": "B"},
+            {"id": "q1", "prompt": "P1", "response_a": "a1", "response_b": "b1", "answer": "B"},
+            {"id": "q2", "prompt": "P2", "response_a": "a2", "response_b": "b2", "alice": "tie"}]
+    path = tmp_path / "bench.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    project = create_project(db, "bench", ProjectConfig(task_type="pairwise"))
+    import_file(db, project, path, mapping=ColumnMapping.model_validate(
+        {"human_labels": {"alice": "alice"}, "gold": "answer"}))
+    final = build_export(db, "bench", "dpo").final.set_index("item_id")
+    ids = dict(storage.cursor(db).execute("SELECT external_id, id FROM items").fetchall())
+    q0, q1, q2 = (final.loc[ids[q]] for q in ("q0", "q1", "q2"))
+    assert (q0["source"], q0["value"], q0["n_labels"]) == ("human", -1, 1)   # alice's A, not a 1-1 split
+    assert (q1["source"], q1["value"], q1["n_labels"]) == ("gold", 1, 0)     # only the answer key
+    assert (q2["source"], q2["value"]) == ("human", 0)

@@ -77,6 +77,16 @@ def test_an_edit_that_keeps_stored_labels_meaningful_is_saved_as_a_new_version(d
     assert query(db_path, "SELECT count(*) FROM project_config_versions") == [(2,)]
 
 
+def test_an_unknown_config_field_is_refused_not_saved_as_a_version_that_changes_nothing(db_path, tmp_path):
+    make_labelled(db_path, tmp_path)
+    result = run(db_path, "projects", "edit", "p", "--set", "split-policy=drop", ok=False)
+    assert result.exit_code == 1 and "Unknown config field(s) 'split-policy'" in result.output
+    assert "split_policy" in result.output  # the list of fields shows the right spelling
+    assert [v["version"] for v in run_json(db_path, "projects", "show", "p")["config_versions"]] == [1]
+    created = run(db_path, "projects", "create", "q", "--set", "overlp=2", ok=False)
+    assert created.exit_code == 1 and "Unknown config field(s) 'overlp'" in created.output
+
+
 def test_an_edit_that_would_reinterpret_or_orphan_stored_labels_is_refused(db_path, tmp_path):
     make_labelled(db_path, tmp_path)
     three = tmp_path / "three.json"  # value 1 would change from 'B is slightly better' to 'B is better'; -2 would go

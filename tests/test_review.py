@@ -106,6 +106,25 @@ def test_split_dropped_by_policy_keeps_the_humans_count_beside_its_adjudicated_l
     assert after["n_annotators"] == 2 and after["agreement"] == 0.0  # as under the 'tie' policy
 
 
+def test_a_gold_rater_is_not_a_human_vote_in_the_queue(db_path, tmp_path):
+    from click.testing import CliRunner
+    from annotate.cli import cli
+    data = tmp_path / "gold.jsonl"
+    data.write_text('{"id": "g1", "prompt": "p", "a": "x", "b": "y", "h": "A", "g": "B", "j": "A"}\n')
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "import", str(data), "-p", "gp", "--map", "response_a=a",
+                                      "--map", "response_b=b", "--map", "human.h=h", "--map", "gold=g",
+                                      "--map", "judge.J=j"])
+    assert result.exit_code == 0, result.output
+    conn = storage.connect(db_path)
+    try:
+        queue = review.review_queue(conn, "gp")
+    finally:
+        conn.close()
+    # One human said A; the gold answer B is a reference, not a second vote that splits the item.
+    assert queue.counts.set_index("reason")["total"].to_dict()["split"] == 0
+    assert "gold" not in set(queue.annotators["annotator"])
+
+
 def test_a_second_adjudication_by_the_same_researcher_replaces_the_first(demo):
     review.adjudicate_item(demo, PAIRWISE, "pw-03", "rita", {"overall": 2})
     review.adjudicate_item(demo, PAIRWISE, "pw-03", "rita", {"overall": -1})

@@ -1,16 +1,22 @@
 """The router never reads labels it has not bought: a gold column (a benchmark's answer key, rater
 kind 'gold') is not a human label, so it neither counts as an item humans labelled nor reaches the
-router's models or the simulation's 'first annotator' (issue 16)."""
+router's models or the simulation's 'first annotator' (issue 16). Also: bad simulation and rubric
+routing settings are one-line errors, not tracebacks or silent random routing."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+from streamlit.testing.v1 import AppTest
 
+import storage
 from annotate.config import ProjectConfig
-from annotate.errors import AnnotateError
+from annotate.data.demo import create_demo
 from annotate.data.importers import ColumnMapping, import_file
+from annotate.errors import AnnotateError
+from annotate.labeling.annotators import add_annotator
 from annotate.projects import create_project
 from annotate.router.budget import Budget
 from annotate.router.features import build_features
@@ -58,3 +64,25 @@ def test_a_simulation_with_no_seed_is_a_clear_error_not_a_traceback():
     classes = human_classes(labels).reindex(features.item_ids)
     with pytest.raises(AnnotateError, match="at least one seed, got 0"):
         simulate_features(features, classes["gold"].to_numpy(), classes["first"].to_numpy(), [0.3], seeds=0)
+
+
+def test_spread_routing_of_a_rubric_project_with_one_judgment_per_unit_is_refused(db):
+    create_demo(db)  # demo-rubric: one judge, one judgment per (response, criterion)
+    with pytest.raises(AnnotateError, match="'spread' on project 'demo-rubric' needs two judges"):
+        plan_routing(db, "demo-rubric", "judge-large", "spread", Budget(fraction=0.3))
+
+
+def test_router_page_on_a_rubric_project_with_a_judge_points_to_the_cli_not_to_running_a_judge(db, db_path,
+                                                                                              monkeypatch):
+    create_demo(db)
+    monkeypatch.setenv(storage.db.DB_ENV_VAR, str(db_path))
+    _, token = add_annotator(db, "res", "researcher")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60)
+    at.session_state["project"] = "demo-rubric"
+    at.query_params["token"] = token
+    at.run()
+    at.switch_page("pages/router.py").run()
+    assert not at.exception
+    [info] = [i.value for i in at.info]
+    assert "router simulate -p demo-rubric" in info and "-s spread|calibration|learned" in info
+    assert "run a judge first" not in info

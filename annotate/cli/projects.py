@@ -10,7 +10,7 @@ import click
 import storage
 from annotate import projects as project_lib
 from annotate.cli.base import cli, echo_json, open_db
-from annotate.config import build_config, parse_criteria, read_config_file
+from annotate.config import ProjectConfig, build_config, parse_criteria, read_config_file
 from annotate.errors import ConfigError
 
 
@@ -56,6 +56,10 @@ def _extra(config_file: str | None, overlap: int | None, guidelines: str | None,
         data["overlap"] = overlap
     if guidelines is not None:
         data["guidelines"] = guidelines
+    unknown = sorted(set(data) - set(ProjectConfig.model_fields))
+    if unknown:  # pydantic ignores unknown fields: a typo ('split-policy') would be saved as no change
+        raise ConfigError(f"Unknown config field(s) {', '.join(map(repr, unknown))} "
+                          f"(fields: {', '.join(ProjectConfig.model_fields)})")
     return data
 
 

@@ -25,6 +25,8 @@ judge the router sent it to (or the fallback judge the caller names). Its `sourc
 humans'; the judge's verdict is kept beside it). A researcher's adjudication (a label event with
 source 'adjudicated', from the review page) overrides all of these: the row's source is then
 'adjudicated', its value the adjudicated one, and the humans' count and agreement stay beside it.
+Gold labels (raters of kind 'gold', a benchmark's answer key) are never human votes: an item
+without human votes or an adjudication takes its gold label (source 'gold') before any judge's.
 """
 from __future__ import annotations
 
@@ -53,6 +55,7 @@ PAIRWISE_COLUMNS = ["item_id", "aspect", "value", "n_labels", "agreement", "p_a"
 RUBRIC_COLUMNS = ["item_id", "response_idx", "aspect", "value", "mean", "median", "n_labels", "agreement"]
 FINAL_EXTRA = ["source", "judge_id", "judge", "judge_value"]
 ADJUDICATED = "adjudicated"  # label_events.source of a researcher's final label (annotate.labeling.review)
+GOLD = "gold"  # annotators.kind of a reference rater (a benchmark's answer key)
 
 
 def pair_agreement(counts: np.ndarray) -> np.ndarray:
@@ -222,6 +225,8 @@ def final_labels(conn: duckdb.DuckDBPyConnection, project: Project, *, method: s
         labels = human_labels(conn, project, since=since, until=until, annotators=annotators)
     is_adjudicated = (labels["source"] == ADJUDICATED).to_numpy() if "source" in labels else np.zeros(len(labels), bool)
     adjudicated, labels = labels[is_adjudicated], labels[~is_adjudicated]
+    is_gold = (labels["rater_kind"] == GOLD).to_numpy() if "rater_kind" in labels else np.zeros(len(labels), bool)
+    gold, labels = labels[is_gold], labels[~is_gold]
     if is_pairwise:
         weakest = float(min(p.value for p in project.config.scale if p.value > 0))
         keys = ["item_id", "aspect"]
@@ -232,7 +237,29 @@ def final_labels(conn: duckdb.DuckDBPyConnection, project: Project, *, method: s
         keys = ["item_id", "response_idx", "aspect"]
     ai = judge_labels(conn, project, judge=judge, since=since, until=until)
     final = _combine(human, ai, keys, PAIRWISE_COLUMNS if is_pairwise else RUBRIC_COLUMNS)
-    return apply_adjudications(final, adjudicated, keys)
+    return apply_adjudications(apply_gold(final, gold, keys), adjudicated, keys)
+
+
+def apply_gold(final: pd.DataFrame, gold: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Give keys without human votes their gold label (source 'gold'): a benchmark's answer key
+    beats a judge's verdict, and never outvotes or joins the humans."""
+    if gold.empty:
+        return final
+    newest = gold.sort_values("event_id").groupby(keys, as_index=False).last()
+    merged = final.merge(newest[[*keys, "value", "both_bad"]].rename(columns={"value": "gold_value",
+                                                                              "both_bad": "gold_both_bad"}),
+                         on=keys, how="outer", indicator=True)
+    is_gold = merged["gold_value"].notna().to_numpy() & ~merged["source"].isin(["human", "both"]).to_numpy()
+    merged.loc[is_gold, "value"] = merged.loc[is_gold, "gold_value"]
+    merged.loc[is_gold, "source"] = GOLD
+    merged.loc[(merged["_merge"] == "right_only").to_numpy(), "n_labels"] = 0
+    merged["n_labels"] = merged["n_labels"].astype(int)
+    if "p_a" in merged:
+        sign = np.sign(merged.loc[is_gold, "gold_value"].to_numpy(dtype=float)).astype(int)
+        merged.loc[is_gold, ["p_a", "p_tie", "p_b"]] = np.eye(3)[sign + 1]
+        merged.loc[is_gold, "both_bad"] = merged.loc[is_gold, "gold_both_bad"].astype(bool)
+        merged["both_bad"] = merged["both_bad"].astype(bool)
+    return merged.sort_values(keys, kind="stable").reset_index(drop=True)[list(final.columns)]
 
 
 def _pairwise_with_settled_splits(labels: pd.DataFrame, adjudicated: pd.DataFrame, keys: list[str],

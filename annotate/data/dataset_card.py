@@ -68,7 +68,8 @@ def _provenance(result: "ExportResult") -> list[str]:
              f"{_split_statement(result, method)}). 'ai' rows carry the verdict of the "
              f"routed judge{fallback}; 'both' rows carry the human label with the judge's verdict beside it; "
              f"'adjudicated' rows carry a researcher's final label from the review queue (it replaces the "
-             f"aggregate of the human labels, whose count and agreement stay in the row).",
+             f"aggregate of the human labels, whose count and agreement stay in the row); 'gold' rows carry the "
+             f"dataset's reference answer for items no human labeled (it never joins the human votes).",
              "", f"Judges: {', '.join(summary['judges']) or 'none'}", "",
              f"Distinct human annotators: {result.annotators}", "",
              "## Agreement", "",

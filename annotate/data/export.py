@@ -77,7 +77,10 @@ def build_export(conn: duckdb.DuckDBPyConnection, project_name: str, kind: str,
         rows = pair_rows(conn, project, final, kind) if materialize else None
         summary = label_summary(final.rename(columns={"n_labels": "n_annotators"}))
     counts["rows"] = len(final) if rows is None else len(rows)
-    raters = labels[labels["source"] != "adjudicated"]
+    is_rater = labels["source"] != "adjudicated"
+    if "rater_kind" in labels:
+        is_rater &= labels["rater_kind"] != "gold"
+    raters = labels[is_rater]
     annotators = int(raters.loc[raters["item_id"].isin(final["item_id"]), "annotator"].nunique())
     return ExportResult(project, kind, rows, counts, filters, method, judge, annotators, summary,
                         final if kind != "rubric" else None)

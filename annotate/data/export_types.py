@@ -12,7 +12,7 @@ from annotate.projects import Project
 
 KINDS = ("dpo", "helpsteer2", "rubric", "events", "judgments")
 FORMATS = tuple(f"{kind}-{fmt}" for kind in KINDS for fmt in FILE_FORMATS) + ("hf",)
-SOURCES = ("human", "ai", "both", "adjudicated")
+SOURCES = ("human", "ai", "both", "adjudicated", "gold")
 CHUNK_ROWS = 100_000
 PROVENANCE = ["source", "n_annotators", "agreement", "judge_id", "judge"]
 

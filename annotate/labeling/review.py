@@ -86,7 +86,8 @@ def review_queue(conn: duckdb.DuckDBPyConnection, project_name: str, *, reasons:
     cur = storage.cursor(conn)
     values = store.current_values(cur, project.id)
     notes = store.note_events(cur, project.id)
-    humans = values[values["source"] != store.ADJUDICATED]
+    # Human votes only: an adjudication is the researcher's answer, a gold rater a benchmark's key.
+    humans = values[(values["source"] != store.ADJUDICATED) & (values["kind"] != "gold")]
     judgments = judgment_store.judgments_frame(cur, project.id)
     if project.task_type == "pairwise":
         per_item, rater_codes = _pairwise_signals(project, humans, judgments)

@@ -123,6 +123,8 @@ def handle_action(conn: duckdb.DuckDBPyConnection, project: Project, annotator_i
     """
     if not message:
         return None
+    if not isinstance(message, Mapping):
+        return Outcome("refused", "Unreadable action; nothing changed.")
     kind, nonce, item_id = message.get("type"), str(message.get("nonce")), message.get("item_id")
     if kind not in ACTIONS:
         return Outcome("refused", f"Unknown action {kind!r}; nothing changed.")
@@ -153,11 +155,18 @@ def handle_action(conn: duckdb.DuckDBPyConnection, project: Project, annotator_i
 
 def _submit(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, form: forms.Form,
             message: Mapping[str, Any]) -> Outcome:
-    values = screen_values(project, message.get("values") or {})
-    confidence = message.get("confidence")
+    values, confidence, justification = message.get("values") or {}, message.get("confidence"), message.get("justification")
+    if not isinstance(values, Mapping):
+        raise LabelError("Choose a value for every row before submitting")
+    if confidence is not None and (isinstance(confidence, bool) or not isinstance(confidence, (int, float))
+                                   or not float(confidence).is_integer()):
+        raise LabelError("Confidence must be a whole number from 1 to 5")
+    if justification is not None and not isinstance(justification, str):
+        raise LabelError("The justification must be text")
     fields = {"both_bad": bool(message.get("both_bad")) and project.task_type == "pairwise",
-              "justification": (str(message["justification"]).strip() or None) if message.get("justification") else None,
+              "justification": justification.strip() or None if justification else None,
               "confidence": int(confidence) if confidence is not None and project.config.ask_confidence else None}
+    values = screen_values(project, values)
     if form.event_id is not None:
         assignment.edit_from_history(conn, project, annotator_id, form.event_id, values, **fields)
         ordinal = history_ordinal(conn, project, annotator_id, form.item_id)

@@ -219,9 +219,11 @@ def _plan_rubric(conn, found: Project, judge: str, judge_id: int, strategy: str,
                  calibration: np.ndarray | None) -> RoutingPlan:
     """plan_routing for a rubric project (annotate/router/rubric.py): items whose judges' scores
     spread, or whose judge missed the humans on the calibration slice, go to humans."""
-    from annotate.router.rubric import load_units, plan_rubric_decisions
+    from annotate.router.rubric import SPREAD_UNAVAILABLE, load_units, plan_rubric_decisions
 
     units = load_units(conn, found.name, judge)
+    if strategy == "spread" and not units.has_spread:
+        raise AnnotateError(f"Strategy 'spread' on project '{found.name}' {SPREAD_UNAVAILABLE}")
     n = len(units.item_ids)
     n_human = {"all-ai": 0}.get(strategy, budget.human_items(n))
     rng = np.random.default_rng(seed)

@@ -40,6 +40,7 @@ from storage import judgments as judgments_store
 from storage import labels as labels_store
 
 RUBRIC_STRATEGIES = ("random", "spread", "calibration", "learned")
+SPREAD_UNAVAILABLE = "needs two judges or repeated judgments of a unit"  # why 'spread' cannot run
 RUBRIC_MEASURES = {"routing_only": "routing only: the first annotator's scores where bought, the judge's mean "
                                    "score (rounded) elsewhere; right when within half a point of the human reference"}
 
@@ -159,7 +160,7 @@ def simulate_rubric(conn: duckdb.DuckDBPyConnection, project: str, judge: str, b
     keep = ~np.isnan(reference) & ~np.isnan(first)
     if not keep.any():
         raise AnnotateError(f"Project '{project}' has no human scores to simulate routing against")
-    skipped = {} if units.has_spread else {"spread": "needs two judges or repeated judgments of a unit"}
+    skipped = {} if units.has_spread else {"spread": SPREAD_UNAVAILABLE}
     rows = []
     for strategy in [s for s in strategies if s not in skipped]:
         for fraction in budgets:

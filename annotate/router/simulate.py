@@ -16,8 +16,8 @@ Each run is scored three ways (MEASURES), so that routing is never confused with
 Per strategy and budget: mean and spread over seeds of each measure, and the area under the budget
 curve (trapezoid over the budgets, divided by their range, so in [0, 1]). A baseline that cannot
 run on these judgments (inconsistency with one order, disagreement with one judge) is skipped with
-its reason. 'oracle' reads gold (it routes the items whose judge verdict is wrong first): an upper
-bound only.
+its reason. 'oracle' reads the human reference (it routes the items whose judge verdict is wrong
+first): an upper bound only.
 
 Splits: `dev` and `test` are prompt-disjoint (an item's split is a hash of its prompt and context,
 DEV_SHARE of the prompts in dev), so that settings tuned on dev are reported on unseen prompts.

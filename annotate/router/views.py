@@ -15,7 +15,7 @@ STRATEGY_NAMES = {
     "uncertainty": "Uncertainty (judge unsure first)",
     "inconsistency": "Inconsistency-first (verdict flips when A/B are swapped)",
     "disagreement": "Disagreement-first (judges disagree)", "hyper": "HyPER-style gain",
-    "learned": "Learned (best baseline first)", "oracle": "Oracle (reads gold; upper bound)",
+    "learned": "Learned (best baseline first)", "oracle": "Oracle (reads the human reference; upper bound)",
     "spread": "Judges' scores spread", "calibration": "Judge misses on the calibration slice",
 }
 MEASURE_NAMES = {"routing_only": "Routing only (judge's labels kept)",
@@ -84,7 +84,8 @@ def area_caption(result: SimulationResult) -> str:
     """What the area means and its range."""
     low, high = min(result.budgets), max(result.budgets)
     return (f"Area under accuracy vs budget between {low:.0%} and {high:.0%} of the items sent to humans, divided "
-            f"by that range: it ranges from 0 to 1 and equals the mean accuracy over those budgets.")
+            f"by that range (trapezoids between the simulated budgets): it ranges from 0 to 1 and is the "
+            f"accuracy averaged over that range of budgets.")
 
 
 def curve_rules(curve: pd.DataFrame) -> pd.DataFrame:
