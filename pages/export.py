@@ -39,7 +39,7 @@ with st.form("export"):
     chosen_people = left.multiselect("Annotators", people, placeholder="All annotators")
     dates = middle.date_input("Labels created between", value=(), help="Leave empty for all dates (UTC)")
     judge = right.selectbox("Fallback judge for unlabeled items", aggregate.project_judges(conn, project),
-                            index=None, placeholder="None")
+                            index=None, placeholder="No fallback judge")
     include_ties = left.checkbox("Include ties in DPO pairs", disabled=not is_pairwise,
                                  help="Left out by default: a tie says neither response is preferred.")
     include_both_bad = middle.checkbox("Include 'both bad' pairs in DPO", disabled=not is_pairwise,

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from annotate import projects as project_lib
 from annotate.cli.base import cli, echo_json, open_db
 from annotate.config import TIE_POLICIES
 
@@ -20,7 +21,7 @@ def parse_metadata_filters(values: tuple[str, ...]) -> tuple[tuple[str, str], ..
 
 @cli.command("agreement")
 @click.option("--project", "-p", required=True)
-@click.option("--aspect", default="overall", show_default=True, help="Aspect (pairwise) or criterion (rubric).")
+@click.option("--aspect", help="Aspect (pairwise; default 'overall') or criterion (rubric; default the first).")
 @click.option("--tie-policy", type=click.Choice(TIE_POLICIES), default="with_ties", show_default=True,
               help="with_ties: a tie is a category (MT-Bench S1); without_ties: drop comparisons with a tie (S2).")
 @click.option("--metadata", "metadata", metavar="KEY=VALUE", multiple=True,
@@ -38,6 +39,7 @@ def agreement_command(ctx, project, aspect, tie_policy, metadata, by, calibratio
     kappa, alpha, coverage of unparsed verdicts, bias, rankings. The split policy (project config)
     is stated in every report."""
     from annotate.analysis import report as report_lib  # statistics stack: loaded only for this command
+    aspect = aspect or project_lib.get_project(open_db(ctx), project).config.aspect_names[0]
     filters = report_lib.ReportFilters(aspect, tie_policy, parse_metadata_filters(metadata) or None,
                                        calibration_only, n_boot, seed)
     if by:
