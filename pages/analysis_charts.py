@@ -157,7 +157,7 @@ def show_table(frame: pd.DataFrame) -> None:
             pattern = "{:.0f}" if whole else "{:.3f}"
             if values.size < len(frame):
                 shown[column] = [MISSING if pd.isna(v) else pattern.format(v) for v in shown[column]]
-                config[column] = st.column_config.TextColumn(title, help=help_text or None)
+                config[column] = st.column_config.TextColumn(title, help=help_text or None, alignment="right")
             else:
                 config[column] = st.column_config.NumberColumn(title, help=help_text or None,
                                                                format="%.0f" if whole else "%.3f")
