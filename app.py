@@ -91,7 +91,7 @@ def sidebar(user: dict) -> None:
 
 
 def main() -> None:
-    st.set_page_config(page_title="Annotate", page_icon=":material/compare:", layout="wide")
+    st.set_page_config(page_title="Annotate", page_icon="⚖️", layout="wide")
     startup.require_database()  # a damaged or held database stops the server with one line
     prepare_database(session.db_path(), session.app_url())
     user = login()
