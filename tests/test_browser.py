@@ -11,6 +11,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.request
@@ -40,6 +41,12 @@ ITEMS = [
        "model_a": "model-alpha", "model_b": "model-beta"} for i in range(1, 4)),
 ]
 
+def _output(proc: subprocess.Popen) -> str:
+    """What the server printed (its stdout is a temporary file, never a pipe that could fill)."""
+    proc.stdout.seek(0)
+    return proc.stdout.read().decode(errors="replace")[-4000:]
+
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -51,7 +58,7 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with {proc.returncode}: {proc.stdout.read()}")
+            raise RuntimeError(f"streamlit exited with {proc.returncode}: {_output(proc)}")
         try:
             with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
                 if response.status == 200:
@@ -68,7 +75,7 @@ def start_app(db_path: Path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        cwd=ROOT, env=env, stdout=tempfile.TemporaryFile(), stderr=subprocess.STDOUT)  # a pipe nobody reads would fill and stall the server
 
     def stop() -> None:
         if proc.poll() is None:

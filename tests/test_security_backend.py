@@ -239,7 +239,7 @@ def test_the_app_on_an_unusable_database_stops_with_one_line_and_health_is_not_o
     env = {**os.environ, "ANNOTATE_DB": str(path)}
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port),
                                "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                              cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_server(port, server)
         from playwright.sync_api import sync_playwright

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.request
@@ -22,6 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 LOGGED_IN = "text=Logged in as"
 PORTS = range(8611, 8620)  # this area's ports for servers started by tests; any free port otherwise
+
+def _output(proc: subprocess.Popen) -> str:
+    """What the server printed (its stdout is a temporary file, never a pipe that could fill)."""
+    proc.stdout.seek(0)
+    return proc.stdout.read().decode(errors="replace")[-4000:]
+
 
 
 def free_port() -> int:
@@ -48,11 +55,11 @@ class App:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(self.port),
              "--server.address", "127.0.0.1"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            cwd=ROOT, env=env, stdout=tempfile.TemporaryFile(), stderr=subprocess.STDOUT)  # a pipe nobody reads would fill and stall the server
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited: {self.proc.stdout.read()}")
+                raise RuntimeError(f"streamlit exited: {_output(self.proc)}")
             try:
                 with urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=2):
                     return
