@@ -114,6 +114,14 @@ def settle(page) -> None:
         expect(page.locator(".lk-root[data-state='ready']")).to_have_count(1)
 
 
+def log_in(page, url: str, token: str) -> None:
+    """Open the invite link and wait until the login has settled: the token is gone from the address
+    bar (the browser ran the login's scripts) and the first item's controls accept keys."""
+    page.goto(f"{url}/?token={token}")
+    page.wait_for_function("!new URL(window.location.href).searchParams.has('token')", timeout=30_000)
+    settle(page)
+
+
 def save_screenshot(page, tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     page.screenshot(path=str(path), full_page=True)
@@ -133,7 +141,7 @@ def test_keyboard_labeling_history_edit_and_hostile_text(server, tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{url}/?token={token}")
+        log_in(page, url, token)
 
         expect(page.get_by_text("Response A", exact=True)).to_be_visible(timeout=30_000)
         expect(page.get_by_text("<script>window.__xss = 1; alert('script ran')</script>")).to_be_visible()
@@ -214,7 +222,7 @@ def test_rubric_item_is_labeled_with_the_keyboard_only(rubric_server, tmp_path):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(f"{url}/?token={token}")
+        log_in(page, url, token)
         expect(page.get_by_text("Seven.")).to_be_visible(timeout=30_000)
         settle(page)
         page.keyboard.press("3")
