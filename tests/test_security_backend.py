@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import subprocess
+import tempfile
 import sys
 import time
 import urllib.error
@@ -237,9 +238,10 @@ def test_the_app_on_an_unusable_database_stops_with_one_line_and_health_is_not_o
     if case == "held":
         holder = hold(path)
     env = {**os.environ, "ANNOTATE_DB": str(path)}
+    output = tempfile.TemporaryFile()
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", APP, "--server.port", str(port),
                                "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                              cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                              cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)  # a file: a pipe could fill
     try:
         wait_for_server(port, server)
         from playwright.sync_api import sync_playwright
@@ -259,7 +261,9 @@ def test_the_app_on_an_unusable_database_stops_with_one_line_and_health_is_not_o
         assert health(port) != (200, "ok")
     finally:
         server.terminate()
-        log = server.communicate(timeout=30)[0]
+        server.wait(timeout=30)
+        output.seek(0)
+        log = output.read().decode(errors="replace")
         if holder is not None:
             holder.kill()
             holder.wait()
