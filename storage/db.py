@@ -6,6 +6,10 @@ safe to share between threads while cursors are. Concurrent transactions that to
 rows fail with `TransactionException`; `write` retries them with a short jittered backoff so
 that no such error reaches a caller.
 
+`ANNOTATE_DB` (or --db) may instead be a postgresql:// URL: `connect` then returns a
+`storage.pg.PgStore` (a connection pool) that the same functions accept; `is_postgres` lets the few
+statements that differ pick their PostgreSQL text. See storage/pg.py.
+
 Failures that a user can act on become one-line StoreErrors naming the cause and what to do: a file
 held by another process (StoreLockedError), a damaged file or one that is not a DuckDB database
 (StoreCorruptError), a full disk (StoreFullError: the transaction is rolled back, nothing is half
@@ -24,7 +28,8 @@ from typing import Callable, TypeVar
 
 import duckdb
 
-from storage.migrations import MIGRATIONS
+from storage import pg
+from storage.migrations import MIGRATIONS, POSTGRES
 
 DEFAULT_DB_PATH = Path("data/annotate.duckdb")
 DB_ENV_VAR = "ANNOTATE_DB"
@@ -58,15 +63,26 @@ DISK_FULL_MESSAGE = ("Not saved: the disk that holds the database is full. Every
                      "free some disk space (or ask whoever runs the server to) and try again.")
 
 
-def resolve_db_path(path: str | os.PathLike | None = None) -> Path:
-    """Return the database path: the argument, else $ANNOTATE_DB, else data/annotate.duckdb."""
-    if path:
-        return Path(path)
-    return Path(os.environ.get(DB_ENV_VAR) or DEFAULT_DB_PATH)
+# What storage functions receive: a DuckDB connection or cursor, or the PostgreSQL pool / cursor.
+Connection = duckdb.DuckDBPyConnection | pg.PgStore
+Cursor = duckdb.DuckDBPyConnection | pg.PgCursor
 
 
-def connect(path: str | os.PathLike | None = None, *, create: bool = True) -> duckdb.DuckDBPyConnection:
-    """Open the database file (creating it when `create`) and bring its schema up to date.
+def resolve_db_path(path: str | os.PathLike | None = None) -> Path | str:
+    """Return the database: the argument, else $ANNOTATE_DB, else data/annotate.duckdb; a file
+    path as a Path, a postgresql:// URL as the string."""
+    target = path or os.environ.get(DB_ENV_VAR) or DEFAULT_DB_PATH
+    return target if pg.is_postgres_url(target) else Path(target)
+
+
+def is_postgres(conn_or_cur: object) -> bool:
+    """Whether `conn_or_cur` (a connection or a cursor) is PostgreSQL's (else DuckDB's)."""
+    return getattr(conn_or_cur, "dialect", None) == "postgres"
+
+
+def connect(path: str | os.PathLike | None = None, *, create: bool = True):
+    """Open the database (a DuckDB file, created when `create`; or a postgresql:// URL) and bring
+    its schema up to date.
 
     Raises:
         StoreLockedError: another process holds the file; the message names its PID.
@@ -75,6 +91,8 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = True) -> du
         StoreMissingError: the file does not exist and `create` is False.
     """
     db_path = resolve_db_path(path)
+    if isinstance(db_path, str):
+        return _connect_postgres(db_path)
     if not create and not db_path.is_file():
         raise StoreMissingError(f"No database file {db_path}: check the path given with --db or ${DB_ENV_VAR} "
                                 f"(`python -m annotate init` creates a new one)")
@@ -93,6 +111,23 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = True) -> du
         conn.close()
         raise _locked_error(db_path, exc) from exc
     return conn
+
+
+def _connect_postgres(url: str) -> pg.PgStore:
+    """Open a pool on the PostgreSQL database at `url` and apply the missing migrations."""
+    import psycopg
+    try:
+        store = pg.PgStore(url)
+    except (psycopg.Error, Exception) as exc:  # the pool raises its own PoolTimeout when it cannot connect
+        detail = str(exc).strip().split("\n")[0]
+        raise StoreError(f"Cannot connect to PostgreSQL at {pg.redact(url)} ({detail}). Check that the server "
+                         f"runs, the database exists and the URL given with --db or ${DB_ENV_VAR} is right.") from None
+    try:
+        migrate(store)
+    except BaseException:
+        store.close()
+        raise
+    return store
 
 
 def open_error(db_path: str | os.PathLike, exc: Exception) -> StoreError:
@@ -124,8 +159,14 @@ def _locked_error(db_path: Path, exc: Exception) -> StoreError:
         f"at another file with --db or ${DB_ENV_VAR}.")
 
 
-def migrate(conn: duckdb.DuckDBPyConnection) -> list[str]:
-    """Apply the migrations not yet recorded in schema_migrations, in order; return their names."""
+def migrate(conn) -> list[str]:
+    """Apply the migrations not yet recorded in schema_migrations, in order; return their names.
+
+    On PostgreSQL all of them run in one transaction under an advisory lock, so that several app
+    servers starting at once apply each migration exactly once (the others wait, then find them done).
+    """
+    if is_postgres(conn):
+        return _migrate_postgres(conn)
     conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
         version INTEGER PRIMARY KEY, name TEXT NOT NULL,
         applied_at TIMESTAMP NOT NULL DEFAULT current_timestamp)""")
@@ -146,8 +187,27 @@ def migrate(conn: duckdb.DuckDBPyConnection) -> list[str]:
     return applied
 
 
-def cursor(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
+def _migrate_postgres(store: pg.PgStore) -> list[str]:
+    applied = []
+    with store.pool.connection() as conn, conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", [pg.MIGRATION_LOCK])
+        conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
+            version INTEGER PRIMARY KEY, name TEXT NOT NULL,
+            applied_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'))""")
+        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}
+        for version, name, sql in sorted(MIGRATIONS):
+            if version in done:
+                continue
+            conn.execute(pg.postgres_ddl(POSTGRES.get(version, sql)))
+            conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", [version, name])
+            applied.append(name)
+    return applied
+
+
+def cursor(conn):
     """Return this thread's cursor on `conn`, created once per (thread, connection)."""
+    if is_postgres(conn):
+        return conn.cursor()
     cursors = getattr(_local, "cursors", None)
     if cursors is None:
         cursors = _local.cursors = {}
@@ -161,8 +221,7 @@ def cursor(conn: duckdb.DuckDBPyConnection) -> duckdb.DuckDBPyConnection:
     return cur
 
 
-def write(conn: duckdb.DuckDBPyConnection, fn: Callable[[duckdb.DuckDBPyConnection], T],
-          retries: int = 50, transaction: bool = True) -> T:
+def write(conn, fn: Callable, retries: int = 50, transaction: bool = True) -> T:
     """Run `fn(cur)` on this thread's cursor, retrying on write conflicts.
 
     With `transaction` (the default) `fn` runs inside BEGIN/COMMIT: everything it wrote is
@@ -174,6 +233,8 @@ def write(conn: duckdb.DuckDBPyConnection, fn: Callable[[duckdb.DuckDBPyConnecti
     Raises:
         StoreFullError: the disk is full (a failed commit is not retried: retrying cannot free space).
     """
+    if is_postgres(conn):
+        return _write_postgres(conn, fn, retries)
     cur = cursor(conn)
     attempt = 0
     while True:
@@ -200,6 +261,32 @@ def write(conn: duckdb.DuckDBPyConnection, fn: Callable[[duckdb.DuckDBPyConnecti
         except BaseException:
             _rollback(cur, transaction)
             raise
+
+
+def _write_postgres(store: pg.PgStore, fn: Callable, retries: int) -> T:
+    """`write` on PostgreSQL: `fn` runs in one transaction on one pooled connection, bound to this
+    thread's cursor; deadlocks and serialization failures are retried like DuckDB's conflicts."""
+    import psycopg
+    cur = store.cursor()
+    if cur.bound is not None:  # already inside a write on this thread: join that transaction
+        return fn(cur)
+    attempt = 0
+    while True:
+        try:
+            with store.pool.connection() as conn:
+                cur.bound = conn
+                try:
+                    with conn.transaction():
+                        return fn(cur)
+                finally:
+                    cur.bound = None
+        except (psycopg.errors.SerializationFailure, psycopg.errors.DeadlockDetected):
+            if attempt == retries:
+                raise
+            attempt += 1
+            time.sleep(min(0.05, 0.001 * 2 ** attempt) * random.random())
+        except psycopg.errors.DiskFull as exc:
+            raise StoreFullError(DISK_FULL_MESSAGE) from exc
 
 
 def _rollback(cur: duckdb.DuckDBPyConnection, transaction: bool) -> None:

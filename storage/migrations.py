@@ -6,8 +6,9 @@ the label screen, 20-29 judges, 30-39 analysis, 40-49 router, 50-59 export, 60-6
 70-79 review and adjudication, 80-89 studies.
 
 `annotators.kind` says what a rater is: 'account' (a person who logs in), 'imported' (a rater
-whose labels came from a file; never a login) or 'gold' (a reference label per item, e.g. a
-benchmark's answer key). Label `source` is 'app', 'import:FILE' or 'adjudicated' (a researcher's
+whose labels came from a file; never a login), 'gold' (a reference label per item, e.g. a
+benchmark's answer key) or 'participant' (a crowd worker who came through a study link; the
+platform's id is kept in study_participants, never in the name). Label `source` is 'app', 'import:FILE' or 'adjudicated' (a researcher's
 final label on the review page).
 
 Conventions: ids come from sequences; label events are append-only (an edit is a new event whose
@@ -147,6 +148,21 @@ CREATE TABLE routing_decisions (
 );
 """
 
+# PostgreSQL runs every migration above through storage.pg.postgres_ddl (DOUBLE -> DOUBLE PRECISION,
+# the label values' STRUCT list -> JSONB); the migrations whose text differs beyond that are here.
+_LABEL_VALUES_DUCKDB = """CREATE VIEW label_values AS
+    SELECT e.id AS event_id, v.aspect, v.response_idx, v.value
+    FROM label_events e, unnest(e.values_list) AS u(v);"""
+_LABEL_VALUES_POSTGRES = """CREATE VIEW label_values AS
+    SELECT e.id AS event_id, v->>'aspect' AS aspect, (v->>'response_idx')::SMALLINT AS response_idx,
+           (v->>'value')::DOUBLE PRECISION AS value
+    FROM label_events e, jsonb_array_elements(e.values_list) AS u(v);"""
+assert _LABEL_VALUES_DUCKDB in INITIAL
+
+POSTGRES: dict[int, str] = {
+    1: INITIAL.replace(_LABEL_VALUES_DUCKDB, _LABEL_VALUES_POSTGRES),
+}
+
 MIGRATIONS: list[tuple[int, str, str]] = [
     (1, "initial schema", INITIAL),
     (2, "current label events: the one definition of an item's current labels", """
@@ -231,6 +247,72 @@ MIGRATIONS: list[tuple[int, str, str]] = [
         SELECT c.project_id, c.item_id, greatest(c.n - coalesce(r.extra, 0), 0)::BIGINT AS n
         FROM (SELECT project_id, item_id, count(*) AS n FROM current_label_events
               WHERE source <> 'adjudicated' GROUP BY project_id, item_id) c
+        LEFT JOIN (SELECT item_id, sum(extra_labels) AS extra FROM review_actions
+                   WHERE action = 'requeue' GROUP BY item_id) r ON r.item_id = c.item_id;"""),
+    (80, "crowd studies: study links, participants, check items and check answers", """
+        CREATE SEQUENCE study_link_ids START 1;
+        CREATE TABLE study_links (
+            id BIGINT PRIMARY KEY DEFAULT nextval('study_link_ids'),
+            project_id BIGINT NOT NULL,
+            secret_hash TEXT NOT NULL UNIQUE,
+            created_at TIMESTAMP NOT NULL,
+            revoked_at TIMESTAMP);
+        CREATE TABLE study_participants (
+            annotator_id BIGINT PRIMARY KEY,
+            project_id BIGINT NOT NULL,
+            participant_id TEXT NOT NULL,
+            platform TEXT NOT NULL CHECK (platform IN ('prolific', 'mturk', 'generic')),
+            study_id TEXT,
+            session_id TEXT,
+            assignment_id TEXT,
+            hit_id TEXT,
+            link_id BIGINT,
+            status TEXT NOT NULL DEFAULT 'active' CHECK (status IN
+                ('active', 'completed', 'failed_qualification', 'stopped_attention', 'excluded')),
+            started_at TIMESTAMP NOT NULL,
+            last_seen_at TIMESTAMP,
+            consented_at TIMESTAMP,
+            instructions_at TIMESTAMP,
+            finished_at TIMESTAMP,
+            completion_code TEXT,
+            code_issued_at TIMESTAMP,
+            redirect_url TEXT,
+            excluded BOOLEAN NOT NULL DEFAULT false,
+            excluded_reason TEXT,
+            excluded_at TIMESTAMP,
+            current_item_id BIGINT,
+            current_purpose TEXT,
+            current_shown_at TIMESTAMP,
+            UNIQUE (project_id, participant_id));
+        CREATE TABLE study_check_items (
+            item_id BIGINT PRIMARY KEY,
+            project_id BIGINT NOT NULL,
+            purpose TEXT NOT NULL CHECK (purpose IN ('attention', 'training')),
+            expected JSON NOT NULL,
+            explanation TEXT,
+            source TEXT NOT NULL,
+            created_at TIMESTAMP NOT NULL);
+        CREATE SEQUENCE study_check_answer_ids START 1;
+        CREATE TABLE study_check_answers (
+            id BIGINT PRIMARY KEY DEFAULT nextval('study_check_answer_ids'),
+            project_id BIGINT NOT NULL,
+            annotator_id BIGINT NOT NULL,
+            item_id BIGINT NOT NULL,
+            purpose TEXT NOT NULL CHECK (purpose IN ('attention', 'training')),
+            presented_order TEXT CHECK (presented_order IN ('AB', 'BA')),
+            answer JSON NOT NULL,
+            passed BOOLEAN NOT NULL,
+            seconds DOUBLE,
+            created_at TIMESTAMP NOT NULL,
+            UNIQUE (annotator_id, item_id));"""),
+    (81, "labels toward k leave out excluded study participants (their items go back to the queue)", """
+        CREATE OR REPLACE VIEW labels_toward_k AS
+        SELECT c.project_id, c.item_id, greatest(c.n - coalesce(r.extra, 0), 0)::BIGINT AS n
+        FROM (SELECT e.project_id, e.item_id, count(*) AS n FROM current_label_events e
+              WHERE e.source <> 'adjudicated'
+                AND NOT EXISTS (SELECT 1 FROM study_participants s
+                                WHERE s.annotator_id = e.annotator_id AND s.excluded)
+              GROUP BY e.project_id, e.item_id) c
         LEFT JOIN (SELECT item_id, sum(extra_labels) AS extra FROM review_actions
                    WHERE action = 'requeue' GROUP BY item_id) r ON r.item_id = c.item_id;"""),
 ]

@@ -1,11 +1,18 @@
 """Shared fixtures. `db` is a real, migrated DuckDB file in tmp_path, closed after the test.
 
+Both backends: a test module marked `pytestmark = pytest.mark.both_backends` runs each of its tests
+that use `db` / `db_path` twice, on DuckDB and on PostgreSQL. There `db_path` is a postgresql:// URL
+whose connections use a schema of their own (dropped after the test), on the server named by
+$ANNOTATE_TEST_PG (.ci/run starts a throwaway cluster and sets it). Without that server the
+PostgreSQL runs are skipped, saying why (and fail in strict mode).
+
 With ANNOTATE_STRICT_SKIPS=1 (set by .ci/run) a skipped test fails instead: in CI a missing
 dependency (chromium, a package) must never pass silently.
 """
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -16,11 +23,48 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 PANDALM_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pandalm"
+PG_ENV = "ANNOTATE_TEST_PG"
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "both_backends: run the module's database tests on DuckDB and PostgreSQL")
+
+
+def pytest_generate_tests(metafunc) -> None:
+    if "backend" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_backends"):
+        metafunc.parametrize("backend", ["duckdb", "postgres"], indirect=True)
 
 
 @pytest.fixture
-def db_path(tmp_path: Path) -> Path:
-    return tmp_path / "test.duckdb"
+def backend(request) -> str:
+    """'duckdb', or 'postgres' in the second run of a test marked both_backends."""
+    return getattr(request, "param", "duckdb")
+
+
+@pytest.fixture
+def db_path(tmp_path: Path, backend: str):
+    """A DuckDB file path, or (backend 'postgres') a URL to a fresh schema on the test server."""
+    if backend == "duckdb":
+        yield tmp_path / "test.duckdb"
+        return
+    yield from postgres_schema_url()
+
+
+def postgres_schema_url():
+    """Yield a URL whose connections see only a new, empty schema; drop the schema afterwards."""
+    server = os.environ.get(PG_ENV)
+    if not server:
+        pytest.skip(f"PostgreSQL tests need a server: set ${PG_ENV}=postgresql://... (bash .ci/run starts one)")
+    import psycopg
+    schema = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in server else "?"
+    try:
+        yield f"{server}{separator}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"DROP SCHEMA {schema} CASCADE")
 
 
 @pytest.fixture

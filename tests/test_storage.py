@@ -13,6 +13,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+pytestmark = pytest.mark.both_backends
+
 import storage
 from annotate.data.adapters import import_items
 from annotate.labeling.annotators import add_annotator
