@@ -14,10 +14,10 @@ from __future__ import annotations
 import streamlit as st
 
 from annotate.labeling import annotators
-from annotate.data.demo import create_demo, is_demo_needed
+from annotate.data.first_start import create_demo_once
 from annotate.errors import AnnotateError
 from annotate.labeling.item_text import escape_markdown
-from pages import session, startup
+from pages import session, startup, study_entry
 
 ANNOTATOR_PAGES = [
     st.Page("pages/label.py", title="Label", icon=":material/rate_review:", default=True),
@@ -30,6 +30,7 @@ RESEARCHER_PAGES: list = [
     st.Page("pages/review.py", title="Review", icon=":material/fact_check:"),
     st.Page("pages/judges.py", title="Judges", icon=":material/gavel:"),
     st.Page("pages/router.py", title="Router", icon=":material/alt_route:"),
+    st.Page("pages/study.py", title="Study", icon=":material/groups:"),
 ]
 ADMIN_PAGES = [
     st.Page("pages/admin.py", title="Annotators", icon=":material/group:"),
@@ -41,9 +42,8 @@ ADMIN_PAGES = [
 def prepare_database(path: str, base_url: str | None) -> None:
     """Once per database file and server: create the demo in a fresh file and print its links
     (on the address the first visitor used, or $ANNOTATE_BASE_URL)."""
-    conn = session.get_conn()
-    if is_demo_needed(conn):
-        tokens = create_demo(conn)
+    tokens = create_demo_once(session.get_conn())  # once, even when several servers start on one new database
+    if tokens:
         links = "\n".join(f"  {name}: {annotators.invite_link(token, base_url)}" for name, token in tokens.items())
         print(f"Created the demo projects. Invite links (shown once):\n{links}", flush=True)
 
@@ -51,6 +51,8 @@ def prepare_database(path: str, base_url: str | None) -> None:
 def login() -> dict | None:
     """The logged-in user: this session's, or from ?token=... (an invite link), or from the
     session cookie (a reload, a second tab); None when nobody is logged in."""
+    if study_entry.has_study_link():  # a crowd study's public link: the participant, or None with the reason
+        return study_entry.enter_from_link()
     token = st.query_params.get("token")
     if token and annotators.hash_token(token) != st.session_state.get(session.TOKEN_SEEN):
         st.session_state[session.TOKEN_SEEN] = annotators.hash_token(token)  # the URL may carry it a while
@@ -95,6 +97,12 @@ def main() -> None:
     startup.require_database()  # a damaged or held database stops the server with one line
     prepare_database(session.db_path(), session.app_url())
     user = login()
+    if user is None and study_entry.has_problem():
+        st.navigation([st.Page(study_entry.problem_page, title="Study", default=True)], position="hidden").run()
+        return
+    if user is not None and (participant := study_entry.participant_of(user)) is not None:
+        study_entry.run_participant(participant)  # one page, no sidebar: participants see only their items
+        return
     if user is None:
         # Through st.navigation too, so that Streamlit never lists the files in pages/ instead.
         st.navigation([st.Page(login_page, title="Log in", default=True)], position="hidden").run()

@@ -15,6 +15,7 @@ import yaml
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from annotate.errors import ConfigError
+from annotate.study.settings import StudySettings
 
 # How agreement treats a tie: a category of its own (MT-Bench S1) or a reason to drop the comparison (S2).
 TIE_POLICIES = ("with_ties", "without_ties")
@@ -86,6 +87,8 @@ class ProjectConfig(BaseModel):
     split_policy: Literal["tie", "drop", "mean-sign"] = "tie"
     rubric_reference: Literal["mean", "median"] = "mean"
     router_metadata: list[str] = Field(default_factory=list, description="metadata columns the router may use as features (opt-in)")
+    # Crowd studies (study links, quota, attention checks, training): annotate/study/settings.py.
+    study: StudySettings = Field(default_factory=StudySettings)
 
     @model_validator(mode="after")
     def _check(self) -> "ProjectConfig":

@@ -4,11 +4,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-import duckdb
 import pandas as pd
 
 import storage
 from storage import analysis as analysis_store, projects as store
+from storage.db import Connection
 from annotate.config import ProjectConfig, parse_config
 from annotate.errors import AnnotateError, ConfigError, NotFoundError
 
@@ -25,7 +25,7 @@ class Project:
         return self.config.task_type
 
 
-def create_project(conn: duckdb.DuckDBPyConnection, name: str, config: ProjectConfig | dict) -> Project:
+def create_project(conn: Connection, name: str, config: ProjectConfig | dict) -> Project:
     """Create a project; raise AnnotateError if the name is taken."""
     if not isinstance(config, ProjectConfig):
         config = parse_config(config)
@@ -39,7 +39,7 @@ def create_project(conn: duckdb.DuckDBPyConnection, name: str, config: ProjectCo
     return Project(project_id, name, config)
 
 
-def get_project(conn: duckdb.DuckDBPyConnection, name: str) -> Project:
+def get_project(conn: Connection, name: str) -> Project:
     """Return the project called `name`, or raise NotFoundError listing the ones that exist."""
     row = store.get_project(storage.cursor(conn), name)
     if row is None:
@@ -50,7 +50,7 @@ def get_project(conn: duckdb.DuckDBPyConnection, name: str) -> Project:
                    row["archived_at"])
 
 
-def update_config(conn: duckdb.DuckDBPyConnection, name: str, changes: dict) -> Project:
+def update_config(conn: Connection, name: str, changes: dict) -> Project:
     """Apply field changes to a project's config and record it as a new config version (with its
     time). The task type cannot change, and neither can anything stored labels or judge scores
     depend on (see `config_change_problems`).
@@ -109,19 +109,19 @@ def _wording(config: ProjectConfig) -> dict[tuple[str, float], str]:
     return {(c.name, float(score)): text for c in config.criteria for score, text in c.scores.items()}
 
 
-def config_history(conn: duckdb.DuckDBPyConnection, name: str) -> pd.DataFrame:
+def config_history(conn: Connection, name: str) -> pd.DataFrame:
     """A project's config versions: version, created_at, config (JSON text)."""
     return store.config_versions(storage.cursor(conn), get_project(conn, name).id)
 
 
-def archive_project(conn: duckdb.DuckDBPyConnection, name: str, is_archived: bool = True) -> Project:
+def archive_project(conn: Connection, name: str, is_archived: bool = True) -> Project:
     """Archive a project (hidden from the sidebar and lists, every row kept) or restore it."""
     project = get_project(conn, name)
     storage.write(conn, lambda c: store.set_archived(c, project.id, is_archived))
     return get_project(conn, name)
 
 
-def delete_project(conn: duckdb.DuckDBPyConnection, name: str, confirm: str) -> dict[str, int]:
+def delete_project(conn: Connection, name: str, confirm: str) -> dict[str, int]:
     """Delete a project and all its items, labels, judgments and routing, in one transaction.
 
     Args:
@@ -136,24 +136,24 @@ def delete_project(conn: duckdb.DuckDBPyConnection, name: str, confirm: str) -> 
     return storage.write(conn, lambda c: store.delete_project(c, project.id))
 
 
-def project_names(conn: duckdb.DuckDBPyConnection, include_archived: bool = False) -> list[str]:
+def project_names(conn: Connection, include_archived: bool = False) -> list[str]:
     """The projects' names in creation order (archived ones only when asked: they are hidden)."""
     return store.list_projects(storage.cursor(conn), include_archived)["name"].tolist()
 
 
-def list_projects(conn: duckdb.DuckDBPyConnection, include_archived: bool = True) -> pd.DataFrame:
+def list_projects(conn: Connection, include_archived: bool = True) -> pd.DataFrame:
     """The projects with their item counts (the columns storage.projects.list_projects gives)."""
     return store.list_projects(storage.cursor(conn), include_archived)
 
 
-def project_status(conn: duckdb.DuckDBPyConnection, name: str) -> dict:
+def project_status(conn: Connection, name: str) -> dict:
     """Counts for a project: items, human_labels, judge_labels, annotators, skips, flags."""
     project = get_project(conn, name)
     return {"project": name, "task_type": project.task_type,
             **store.project_counts(storage.cursor(conn), project.id)}
 
 
-def list_project_status(conn: duckdb.DuckDBPyConnection, archived: bool = False) -> pd.DataFrame:
+def list_project_status(conn: Connection, archived: bool = False) -> pd.DataFrame:
     """One row per project (the archived ones with `archived`, else the others): project,
     task_type, items, human_labels, judge_labels, annotators, skips, flags."""
     cur = storage.cursor(conn)
@@ -163,7 +163,7 @@ def list_project_status(conn: duckdb.DuckDBPyConnection, archived: bool = False)
                                        "annotators", "skips", "flags"])
 
 
-def data_version(conn: duckdb.DuckDBPyConnection, name: str) -> tuple:
+def data_version(conn: Connection, name: str) -> tuple:
     """A value that changes whenever the project's labels, items, judgments or routing do, so that
     pages can cache reports and routing plans until then."""
     return analysis_store.data_version(storage.cursor(conn), get_project(conn, name).id)

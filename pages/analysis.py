@@ -8,6 +8,7 @@ import streamlit as st
 from annotate import projects
 from annotate.analysis import agreement, report as report_lib, rubric_views
 from annotate.errors import AnnotateError
+from annotate.study import exclusion, quality
 from annotate.data.export_files import csv_bytes
 from pages import analysis_charts as charts, session
 
@@ -32,6 +33,8 @@ n_boot = last.number_input("Bootstrap resamples", 0, 5000, 200, step=100,
                            help="Resamples of items for the 95% percentile intervals (Efron 1979).")
 calibration = st.checkbox(f"Only the router's calibration items ({options['calibration_items']})",
                           disabled=options["calibration_items"] == 0)
+include_excluded = st.checkbox("Include excluded participants", help="Crowd studies: participants who failed "
+                               "attention checks or were excluded on the Review page are left out by default.")
 
 
 def download(frame: pd.DataFrame, name: str) -> None:
@@ -59,16 +62,20 @@ def cached_report(_conn, project_name: str, filters: report_lib.ReportFilters, v
     return report, None, None
 
 
-filters = report_lib.ReportFilters(aspect, tie_policy, chosen, calibration, int(n_boot), 0)
+filters = report_lib.ReportFilters(aspect, tie_policy, chosen, calibration, int(n_boot), 0, include_excluded)
 try:
     with st.spinner("Computing the report"):
         result, distributions, per_criterion = cached_report(conn, project.name, filters,
-                                                             projects.data_version(conn, project.name))
+                                                             projects.data_version(conn, project.name)
+                                                             + exclusion.study_version(conn, project.name))
 except AnnotateError as exc:
     st.error(str(exc))
     st.stop()
 
-tab_names = ["Overview", "Judges vs humans", "Raters", "Annotators"] + (["Bias", "Rankings"] if is_pairwise else [])
+if result.exclusion.get("participants") or result.exclusion.get("check_answers"):
+    st.info(f"Study participants: {result.exclusion['statement']}")
+tab_names = ["Overview", "Judges vs humans", "Raters", "Annotators", "Participants"] + (
+    ["Bias", "Rankings"] if is_pairwise else [])
 tabs = dict(zip(tab_names, st.tabs(tab_names)))
 with tabs["Overview"]:
     overview = charts.overview_table(result.overview)
@@ -123,6 +130,9 @@ with tabs["Annotators"]:
     if "loo_agreement" in result.annotators and result.annotators["loo_agreement"].notna().any():
         st.altair_chart(charts.annotator_chart(result.annotators), width="stretch")
     table(result.annotators, "annotators")
+with tabs["Participants"]:
+    st.caption(quality.PAGE_NOTE)
+    table(result.participant_quality, "participant-quality")
 if is_pairwise:
     with tabs["Bias"]:
         for name, frame, title in [("position", result.position, "Does a judge change its verdict when A and B "

@@ -12,6 +12,7 @@ import pandas as pd
 import streamlit as st
 
 from annotate.analysis.report_types import CEILING
+from annotate.study.quality import QUALITY_WORDS
 
 MIN_PLOT = 220
 ROW = 34
@@ -104,6 +105,7 @@ MEASURES = {
     "parsed": ("Parsed", ""), "unparsed": ("Unparsed", ""), "out_of_range": ("Scores off the scale", ""),
     "items": ("Items", ""), "items_parsed": ("Items parsed", ""),
 }
+MEASURES |= {k: v for k, v in QUALITY_WORDS.items() if k not in MEASURES}  # the crowd study's quality table
 OVERVIEW = {"items": "Items", "units": "Responses (rubric units)", "human_labels": "Human labels",
             "annotators": "Annotators", "items_labeled": "Items with a human label",
             "items_with_2_labels": "Items with two or more human labels",

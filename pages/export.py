@@ -45,6 +45,12 @@ with st.form("export"):
     include_both_bad = middle.checkbox("Include 'both bad' pairs in DPO", disabled=not is_pairwise,
                                        help="Left out by default: when most raters found both responses bad, "
                                             "the 'chosen' one is not a good example.")
+    include_excluded = right.checkbox("Include excluded participants",
+                                      help="Crowd studies: left out by default (failed attention checks or excluded "
+                                           "on the Review page); the dataset card says how many.")
+    with_ids = right.checkbox("Add participants' platform ids",
+                              help="Crowd studies: the Prolific or MTurk ids behind each row's labels; kept out "
+                                   "by default.")
     submitted = st.form_submit_button("Build export", type="primary")
 
 if not submitted:
@@ -55,13 +61,16 @@ if len(dates) == 2:  # the whole last day counts
 is_dpo = kind == "dpo"
 filters = export.ExportFilters(min_agreement=min_agreement or None, exclude_ties=is_dpo and not include_ties,
                                exclude_both_bad=is_dpo and not include_both_bad, sources=tuple(sources),
-                               aspects=tuple(aspects), since=since, until=until, annotators=tuple(chosen_people))
+                               aspects=tuple(aspects), since=since, until=until, annotators=tuple(chosen_people),
+                               include_excluded=include_excluded, with_participant_ids=with_ids)
 try:
     result = export.build_export(conn, project.name, kind, filters, method=method, judge=judge)
 except AnnotateError as exc:
     st.error(str(exc))
     st.stop()
 
+if result.exclusion.get("participants") or result.exclusion.get("check_answers"):
+    st.info(f"Study participants: {result.exclusion['statement']}")
 st.subheader("Counts after each filter")
 counts = export.counts_table(result)
 counts["removed"] = counts["removed"].map(lambda n: "" if pd.isna(n) else str(n))  # blank for non-filter steps

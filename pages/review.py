@@ -22,6 +22,36 @@ except AnnotateError as exc:
     st.error(str(exc))
     st.stop()
 
+people = review.study_participants(conn, project.name)
+if len(people):
+    excluded = people[people["is_excluded"]]
+    with st.expander(f"Study participants: {len(people)}, {len(excluded)} excluded", expanded=len(excluded) > 0):
+        st.dataframe(people, hide_index=True, width="stretch", column_config={
+            "participant": "Participant", "status": "Status", "is_excluded": "Excluded", "reason": "Why excluded",
+            "items_done": "Items done", "attention_failed": "Attention checks failed",
+            "attention_checks": "Attention checks", "fast_labels": "Fast labels"})
+        st.caption("Excluded participants' labels are left out of reports and exports by default.")
+        with st.form("participant-exclusion"):
+            who = st.selectbox("Participant", people["participant"].tolist())
+            reason = st.text_input("Reason (to exclude)", placeholder="e.g. answers every item in two seconds")
+            left_button, right_button = st.columns(2)
+            exclude = left_button.form_submit_button("Exclude")
+            include = right_button.form_submit_button("Include again")
+        if exclude or include:
+            try:
+                review.set_participant_exclusion(conn, project.name, who, user["name"], bool(exclude), reason)
+            except AnnotateError as exc:
+                st.error(str(exc))
+            else:
+                st.toast(f"{who}: {'excluded' if exclude else 'included again'}")
+                st.rerun()
+fast = review.fast_labels_table(conn, project.name)
+if len(fast):
+    with st.expander(f"Labels faster than {project.config.study.min_seconds:g} seconds: {len(fast)}"):
+        st.dataframe(fast, hide_index=True, width="stretch",
+                     column_config={"id": "Item", "participant": "Annotator", "seconds": "Seconds"})
+        st.caption("Marked, not hidden: reports and exports still count them.")
+
 for column, row in zip(st.columns(len(queue.counts)), queue.counts.itertuples()):
     column.metric(row.label, f"{row.open} open")
     column.caption(f"{row.closed} closed, {row.total} in all")
@@ -35,7 +65,8 @@ st.dataframe(shown, hide_index=True, width="stretch", column_config={
     "id": "Item", "reasons": "Why", "status": "Status", "human_labels": "Human labels",
     "human_majority": "Human majority", "judges": "Judges (both orders combined)" if is_pairwise else "Judges",
     "adjudicated": "Adjudicated",
-    "flags": "Flag comments", "skips": "Skip reasons", "waiting_for": "Labels still wanted"})
+    "flags": "Flag comments", "skips": "Skip reasons", "waiting_for": "Labels still wanted",
+    "fast_labels": "Labels faster than the minimum time"})
 if queue.items.empty:
     st.info("Nothing to review with these filters.")
     st.stop()
@@ -50,7 +81,7 @@ for column, response in zip(st.columns(len(item.item["responses"])), item.item["
     column.markdown(f"**Response {response['letter']}** ({response['model'] or 'model not recorded'})")
     column.container(border=True).markdown(response["text"])
 st.markdown("**Labels, skips and flags**")
-events = review.events_table(item)
+events = review.events_table(item, project.config.study.min_seconds or None)
 st.dataframe(events if is_pairwise else events.drop(columns=["Both bad", "Order shown"]), hide_index=True,
              width="stretch")
 st.markdown("**Judges' verdicts in both orders**" if is_pairwise else "**Judges' scores**")

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
-import duckdb
 import streamlit as st
 from streamlit import config
 from streamlit.runtime.pages_manager import PagesManager
@@ -36,6 +35,8 @@ from annotate.data import backup
 from annotate.errors import AuthError, NotFoundError
 from annotate.labeling.item_text import escape_markdown
 from annotate.projects import Project, get_project, project_names
+from annotate.study.links import LINK_PARAM
+from annotate.study.participants import PLATFORM_PARAMS
 
 USER = "user"
 PROJECT = "project"
@@ -50,6 +51,9 @@ COOKIE_ENDED = "cookie_ended"    # the cookie's session key once it is known to 
 ROUTER_SIMULATION = "router_simulation"  # (project, judge, result) of the Router page's last simulation
 KEPT_ON_LOGOUT = (TOKEN_SEEN, COOKIE_ENDED)  # the cookie a tab sent stays the same until it reloads
 COOKIE = "annotate_session"
+# Parameters removed from the address bar once read: the invite token, a study link's secret and
+# the platform's participant ids (annotate.study.participants.PLATFORM_PARAMS).
+URL_SECRETS = ("token", LINK_PARAM, *(n for names in PLATFORM_PARAMS.values() for n in names if n))
 
 ROLE_RANK = {role: rank for rank, role in enumerate(annotators.ROLES)}
 P = ParamSpec("P")
@@ -57,18 +61,23 @@ T = TypeVar("T")
 
 
 @st.cache_resource(show_spinner=False)
-def _connection(path: str) -> duckdb.DuckDBPyConnection:
-    """One DuckDB connection per database file for the whole server (DuckDB allows one
-    read-write process per file); pages use a cursor per thread through storage.cursor."""
-    return backup.serve_backup_requests(storage.connect(path), path)  # answers `annotate backup` while running
+def _connection(path: str) -> storage.db.Connection:
+    """One connection per database for the whole server: a DuckDB file's (DuckDB allows one
+    read-write process per file; pages use a cursor per thread through storage.cursor), or a pool on
+    a postgresql:// URL. Nothing about a login is cached here or anywhere in the process: every
+    check reads the `sessions` table, so a session key works on any of several servers."""
+    conn = storage.connect(path)
+    if storage.db.is_postgres(conn):  # `annotate backup` connects to PostgreSQL itself
+        return conn
+    return backup.serve_backup_requests(conn, path)  # answers `annotate backup` while running (file lock)
 
 
 def db_path() -> str:
-    """The database file named by $ANNOTATE_DB (or the default)."""
+    """The database named by $ANNOTATE_DB (a DuckDB file or a postgresql:// URL; or the default file)."""
     return str(storage.resolve_db_path())
 
 
-def get_conn() -> duckdb.DuckDBPyConnection:
+def get_conn() -> storage.db.Connection:
     """The server's cached connection to the database named by $ANNOTATE_DB: the one place pages
     touch storage/ directly."""
     return _connection(db_path())
@@ -210,8 +219,16 @@ def log_in(token: str) -> dict:
     Raises:
         AuthError: wrong or revoked token, deactivated account, or too many failed attempts.
     """
+    return begin(auth.login(get_conn(), token, client_address()))
+
+
+def begin(user: dict) -> dict:
+    """Make a new login session (`user` with its SESSION_KEY) this browser's; return the user.
+
+    When the browser's cookie already holds a session of the same person, that one is kept (their
+    other tabs use it) and the new one ends; someone else's session in this browser ends.
+    """
     conn = get_conn()
-    user = auth.login(conn, token, client_address())
     if old_key := _cookie():  # this browser already has a session
         try:
             old = auth.resume_session(conn, old_key)
@@ -283,21 +300,21 @@ def _cookie_script(key: str, max_age: int) -> str:
 
 
 def run_browser_actions() -> None:
-    """Render the scripts queued for the browser (cookie changes) and remove the invite token from
-    the address bar by replacing the current history entry, so Back never shows it. Call once per
+    """Render the scripts queued for the browser (cookie changes) and remove the invite token and a
+    study link's parameters (URL_SECRETS) from the address bar by replacing the current history entry, so Back never shows it. Call once per
     full run, where an invisible element does not disturb the layout."""
     scripts = st.session_state.pop(BROWSER, [])
-    if not scripts and "token" not in st.query_params:
+    if not scripts and not any(name in st.query_params for name in URL_SECRETS):
         return
-    scrub = ("const u = new URL(window.location.href);"
-             "if (u.searchParams.has('token')) { u.searchParams.delete('token');"
+    scrub = (f"const u = new URL(window.location.href); const names = {json.dumps(URL_SECRETS)};"
+             "if (names.some((n) => u.searchParams.has(n))) { names.forEach((n) => u.searchParams.delete(n));"
              " window.history.replaceState(window.history.state, '', u.pathname + u.search + u.hash); }")
     # A function scope: each of these scripts runs in the page's global scope, where a second
     # top-level `const` of the same name would be a SyntaxError and stop the whole script.
     st.html(f"<script>(() => {{ {' '.join([*scripts, scrub])} }})();</script>", unsafe_allow_javascript=True)
 
 
-def project_selector(conn: duckdb.DuckDBPyConnection) -> None:
+def project_selector(conn: storage.db.Connection) -> None:
     """The sidebar's project choice (kept under PROJECT); hidden when there is only one project."""
     names = project_names(conn)
     if st.session_state.get(PROJECT) not in names:  # deleted or archived since it was chosen
@@ -308,7 +325,7 @@ def project_selector(conn: duckdb.DuckDBPyConnection) -> None:
         st.session_state[PROJECT] = names[0]
 
 
-def require_project(conn: duckdb.DuckDBPyConnection) -> Project:
+def require_project(conn: storage.db.Connection) -> Project:
     """The project chosen in the sidebar; stops the page when there is none yet."""
     name = st.session_state.get(PROJECT)
     if not name:

@@ -8,6 +8,10 @@ notice without details, and stops the Streamlit server, so that the health endpo
 answering "ok" and a supervisor sees the exit. `python -m annotate serve` makes the same check
 before it starts Streamlit at all (nothing listens on the port when the database is unusable).
 
+The same holds for a postgresql:// URL ($ANNOTATE_DB): a server that cannot be reached, a wrong
+password or database name give the same kind of one line (storage.pg_errors; the URL shown without
+its password), whether psycopg raised it while connecting or while migrating.
+
 When the database opens, judge runs left 'queued' or 'running' by a server that stopped are marked
 'interrupted' (they can be resumed on the Judges page).
 """
@@ -19,7 +23,7 @@ import threading
 import streamlit as st
 from streamlit import runtime
 
-import storage
+from storage import pg_errors
 from annotate.judges import mark_interrupted_runs
 from pages import session
 
@@ -47,8 +51,11 @@ def require_database() -> None:
     """Open the database or stop the server with a one-line reason (see the module docstring)."""
     try:
         _open_once(session.db_path())
-    except storage.StoreError as exc:
-        print(f"annotate: {exc}", file=sys.stderr, flush=True)
+    except Exception as exc:  # a StoreError, or psycopg's own (a PostgreSQL server that went away)
+        error = pg_errors.store_error(exc, session.db_path())
+        if error is None:
+            raise
+        print(f"annotate: {error}", file=sys.stderr, flush=True)
         st.navigation([st.Page(_notice, title="Annotate")], position="hidden")  # no list of the app's files
         _notice()
         if runtime.exists():  # after a moment, so that this run's notice reaches the browser first

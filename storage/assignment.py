@@ -11,10 +11,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import duckdb
 import pandas as pd
 
-def queue_items(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
+from storage.db import Cursor, is_postgres
+
+PROJECT_LOCK = 7243_1002  # first key of pg_advisory_xact_lock(key, project_id): one project's queue
+
+
+def lock_project_queue(cur: Cursor, project_id: int) -> None:
+    """PostgreSQL: hold the project's queue lock until this transaction ends, so that "choose +
+    lease" and "check + record" run one at a time across every app server (k exact). DuckDB has
+    one process per file, where annotate.labeling.assignment's in-process lock does the same."""
+    if is_postgres(cur):
+        cur.execute("SELECT pg_advisory_xact_lock(CAST(? AS INTEGER), CAST(? AS INTEGER))", [PROJECT_LOCK, int(project_id)])
+
+
+def queue_items(cur: Cursor, project_id: int) -> pd.DataFrame:
     """Every item of a project with what assignment orders and filters by, in item id order.
 
     Columns: item_id, priority (latest routing row's, absent = 0), is_eligible (no routing rows in
@@ -22,34 +34,46 @@ def queue_items(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame
     """
     return cur.execute("""
         WITH routed AS (
-            SELECT item_id, arg_max(route, id) AS route, arg_max(priority, id) AS priority
-            FROM routing_decisions WHERE project_id = $p GROUP BY item_id),
+            SELECT item_id, route, priority FROM (
+                SELECT item_id, route, priority, row_number() OVER (PARTITION BY item_id ORDER BY id DESC) AS nth
+                FROM routing_decisions WHERE project_id = $p) latest
+            WHERE nth = 1),
         done AS (
             SELECT item_id, n FROM labels_toward_k WHERE project_id = $p)
-        SELECT i.id AS item_id, coalesce(r.priority, 0)::DOUBLE AS priority,
+        SELECT i.id AS item_id, coalesce(r.priority, 0)::DOUBLE PRECISION AS priority,
                ((SELECT count(*) FROM routed) = 0 OR coalesce(r.route = 'human', false)) AS is_eligible,
                coalesce(d.n, 0)::INTEGER AS n_done
         FROM items i LEFT JOIN routed r ON r.item_id = i.id LEFT JOIN done d ON d.item_id = i.id
         WHERE i.project_id = $p ORDER BY i.id""", {"p": project_id}).df()
 
 
-def seen_pairs(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
+def seen_pairs(cur: Cursor, project_id: int) -> pd.DataFrame:
     """(annotator_id, item_id) pairs where the annotator labeled (current or superseded) or skipped."""
     return cur.execute("""SELECT DISTINCT annotator_id, item_id FROM label_events
                           WHERE project_id = ? AND kind IN ('label', 'skip')""", [project_id]).df()
 
 
-def queue_fingerprint(cur: duckdb.DuckDBPyConnection, project_id: int) -> tuple:
+def queue_fingerprint(cur: Cursor, project_id: int) -> tuple:
     """Counts that change whenever queue_items or seen_pairs would (events are append-only):
-    (label events of any kind, items, routing rows, latest routing id)."""
+    (label events of any kind plus review actions, items, routing rows, latest routing id, latest
+    label event id), read in one statement (one snapshot on PostgreSQL)."""
     return tuple(cur.execute("""
         SELECT (SELECT count(*) FROM label_events WHERE project_id = $p) + (SELECT count(*) FROM review_actions WHERE project_id = $p),
                (SELECT count(*) FROM items WHERE project_id = $p),
-               count(*), max(id)
+               count(*), max(id),
+               (SELECT coalesce(max(id), 0) FROM label_events WHERE project_id = $p)
         FROM routing_decisions WHERE project_id = $p""", {"p": project_id}).fetchone())
 
 
-def others_leases(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int,
+def events_since(cur: Cursor, project_id: int, after_id: int) -> list[tuple]:
+    """The project's label events with an id above `after_id`, in id order: (id, annotator_id,
+    item_id, kind, supersedes, source). What another app server (or thread) wrote since the
+    queue last looked."""
+    return cur.execute("""SELECT id, annotator_id, item_id, kind, supersedes, source FROM label_events
+                          WHERE project_id = ? AND id > ? ORDER BY id""", [project_id, after_id]).fetchall()
+
+
+def others_leases(cur: Cursor, project_id: int, annotator_id: int,
                   now: datetime) -> list[tuple[int, int]]:
     """(annotator_id, item_id) of other annotators' unexpired leases in the project."""
     return cur.execute("""SELECT annotator_id, item_id FROM leases
@@ -57,7 +81,7 @@ def others_leases(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id:
                        [project_id, annotator_id, now]).fetchall()
 
 
-def completed_count(cur: duckdb.DuckDBPyConnection, item_id: int, annotator_id: int, now: datetime) -> int:
+def completed_count(cur: Cursor, item_id: int, annotator_id: int, now: datetime) -> int:
     """Current labels of an item plus unexpired leases on it held by others who have not yet
     labeled or skipped it."""
     return int(cur.execute("""
@@ -69,7 +93,7 @@ def completed_count(cur: duckdb.DuckDBPyConnection, item_id: int, annotator_id: 
         """, {"i": item_id, "a": annotator_id, "now": now}).fetchone()[0])
 
 
-def active_lease(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int,
+def active_lease(cur: Cursor, project_id: int, annotator_id: int,
                  now: datetime) -> dict | None:
     """The annotator's unexpired lease in the project: {item_id, shown_at, expires_at}, or None."""
     row = cur.execute("""
@@ -79,14 +103,14 @@ def active_lease(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: 
     return dict(zip(["item_id", "shown_at", "expires_at"], row)) if row else None
 
 
-def get_lease(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int) -> dict | None:
+def get_lease(cur: Cursor, annotator_id: int, item_id: int) -> dict | None:
     """The annotator's lease on an item, expired or not: {shown_at, expires_at}, or None."""
     row = cur.execute("SELECT shown_at, expires_at FROM leases WHERE annotator_id = ? AND item_id = ?",
                       [annotator_id, item_id]).fetchone()
     return dict(zip(["shown_at", "expires_at"], row)) if row else None
 
 
-def replace_lease(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int, item_id: int,
+def replace_lease(cur: Cursor, project_id: int, annotator_id: int, item_id: int,
                   shown_at: datetime, expires_at: datetime) -> None:
     """Make this the annotator's only lease in the project."""
     cur.execute("DELETE FROM leases WHERE project_id = ? AND annotator_id = ?", [project_id, annotator_id])
@@ -94,13 +118,13 @@ def replace_lease(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id:
                 [project_id, item_id, annotator_id, shown_at, expires_at])
 
 
-def extend_lease(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int, expires_at: datetime) -> None:
+def extend_lease(cur: Cursor, annotator_id: int, item_id: int, expires_at: datetime) -> None:
     """Push back the expiry of the annotator's lease on an item (it is still on their screen)."""
     cur.execute("UPDATE leases SET expires_at = ? WHERE annotator_id = ? AND item_id = ?",
                 [expires_at, annotator_id, item_id])
 
 
-def progress_counts(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int,
+def progress_counts(cur: Cursor, project_id: int, annotator_id: int,
                     day_start: datetime) -> dict:
     """The annotator's current labels in a project: {done, today}."""
     row = cur.execute("""
@@ -110,7 +134,7 @@ def progress_counts(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_i
     return {"done": int(row[0]), "today": int(row[1])}
 
 
-def label_history(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int, limit: int) -> pd.DataFrame:
+def label_history(cur: Cursor, project_id: int, annotator_id: int, limit: int) -> pd.DataFrame:
     """The annotator's current labels, newest first.
 
     Columns: event_id, item_id, ordinal (see history_ordinal), external_id, prompt, presented_order,
@@ -132,14 +156,14 @@ _ORDINALS = """SELECT item_id, row_number() OVER (ORDER BY min(id)) AS ordinal F
                WHERE project_id = $p AND annotator_id = $a AND kind = 'label' GROUP BY item_id"""
 
 
-def history_ordinal(cur: duckdb.DuckDBPyConnection, project_id: int, annotator_id: int, item_id: int) -> int | None:
+def history_ordinal(cur: Cursor, project_id: int, annotator_id: int, item_id: int) -> int | None:
     """The item's number in the annotator's labels of the project (1 = first labeled), or None."""
     row = cur.execute(f"WITH ordinals AS ({_ORDINALS}) SELECT ordinal FROM ordinals WHERE item_id = $i",
                       {"p": project_id, "a": annotator_id, "i": item_id}).fetchone()
     return int(row[0]) if row else None
 
 
-def annotator_progress(cur: duckdb.DuckDBPyConnection, day_start: datetime) -> pd.DataFrame:
+def annotator_progress(cur: Cursor, day_start: datetime) -> pd.DataFrame:
     """Per annotator and project: labels (current), today, skips, flags, median seconds, last label.
 
     Annotators without any event appear once with project NULL and zero counts.
@@ -150,10 +174,10 @@ def annotator_progress(cur: duckdb.DuckDBPyConnection, day_start: datetime) -> p
                count(e.id) FILTER (WHERE c.id IS NOT NULL AND e.created_at >= ?) AS today,
                count(e.id) FILTER (WHERE e.kind = 'skip') AS skips,
                count(e.id) FILTER (WHERE e.kind = 'flag') AS flags,
-               median(e.seconds) FILTER (WHERE e.kind = 'label') AS median_seconds,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY e.seconds) FILTER (WHERE e.kind = 'label') AS median_seconds,
                max(e.created_at) AS last_event_at
         FROM annotators a
         LEFT JOIN label_events e ON e.annotator_id = a.id AND e.source = 'app'
         LEFT JOIN current_label_events c ON c.id = e.id
         LEFT JOIN projects p ON p.id = e.project_id
-        GROUP BY ALL ORDER BY a.name, p.name""", [day_start]).df()
+        GROUP BY a.name, a.role, a.is_active, p.name ORDER BY a.name, p.name""", [day_start]).df()

@@ -8,8 +8,12 @@ later event supersedes.
 """
 from __future__ import annotations
 
-import duckdb
+import json
+
 import pandas as pd
+
+from storage import bulk
+from storage.db import Cursor, is_postgres
 
 EVENT_FIELDS = ["project_id", "item_id", "annotator_id", "kind", "presented_order", "both_bad",
                 "justification", "confidence", "seconds", "note", "supersedes", "source"]
@@ -20,7 +24,19 @@ def _values_param(values: Values) -> list[dict]:
     return [{"aspect": a, "response_idx": r, "value": float(v)} for a, r, v in values]
 
 
-def insert_label_event(cur: duckdb.DuckDBPyConnection, event: dict, values: Values) -> int:
+ANNOTATOR_LOCK = 7243_1003  # first key of pg_advisory_xact_lock(key, annotator_id): one annotator's labels
+
+
+def lock_annotator(cur: Cursor, annotator_id: int) -> None:
+    """PostgreSQL: hold the annotator's label lock until this transaction ends, so that "check the
+    annotator's current label, then insert" is atomic across app servers. DuckDB (one process):
+    nothing; annotate.labeling.labels holds an in-process lock."""
+    if is_postgres(cur):
+        cur.execute("SELECT pg_advisory_xact_lock(CAST(? AS INTEGER), CAST(? AS INTEGER))",
+                    [ANNOTATOR_LOCK, int(annotator_id)])
+
+
+def insert_label_event(cur: Cursor, event: dict, values: Values) -> int:
     """Insert one event with its values [(aspect, response_idx, value)] in one statement; return its id."""
     cur.execute(f"INSERT INTO label_events ({', '.join(EVENT_FIELDS)}, values_list) "
                 f"VALUES ({', '.join('?' for _ in EVENT_FIELDS)}, ?) RETURNING id",
@@ -28,7 +44,7 @@ def insert_label_event(cur: duckdb.DuckDBPyConnection, event: dict, values: Valu
     return int(cur.fetchone()[0])
 
 
-def label_context(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: int) -> dict:
+def label_context(cur: Cursor, annotator_id: int, item_id: int) -> dict:
     """What a label write must check, in one query: {item_project_id, is_active, current_event_id}.
 
     The newest label event of an (annotator, item) is always the current one, because a new label
@@ -44,7 +60,7 @@ def label_context(cur: duckdb.DuckDBPyConnection, annotator_id: int, item_id: in
     return dict(zip(["item_project_id", "is_active", "current_event_id"], row))
 
 
-def insert_label_events(cur: duckdb.DuckDBPyConnection, events: pd.DataFrame, values: pd.DataFrame) -> int:
+def insert_label_events(cur: Cursor, events: pd.DataFrame, values: pd.DataFrame) -> int:
     """Bulk-insert label events (imports, benchmarks); `created_at` (optional, UTC) keeps the
     time the file gives, else now. events: key, EVENT_FIELDS (missing ones null), created_at; values: key,
     aspect, response_idx, value."""
@@ -56,6 +72,9 @@ def insert_label_events(cur: duckdb.DuckDBPyConnection, events: pd.DataFrame, va
             events[name] = None
     new_events = events[["key", *EVENT_FIELDS, "created_at"]]
     new_values = values[["key", "aspect", "response_idx", "value"]]
+    if is_postgres(cur):
+        _insert_label_events_postgres(cur, new_events, new_values)
+        return len(events)
     cur.execute(f"""
         INSERT INTO label_events ({', '.join(EVENT_FIELDS)}, created_at, values_list)
         SELECT {', '.join('e.' + f for f in EVENT_FIELDS)}, coalesce(e.created_at::TIMESTAMP, current_timestamp),
@@ -68,7 +87,25 @@ def insert_label_events(cur: duckdb.DuckDBPyConnection, events: pd.DataFrame, va
     return len(events)
 
 
-def get_event(cur: duckdb.DuckDBPyConnection, event_id: int) -> dict | None:
+def _insert_label_events_postgres(cur: Cursor, events: pd.DataFrame, values: pd.DataFrame) -> None:
+    """PostgreSQL's insert_label_events: the values lists built here (sorted by aspect, then
+    response, as DuckDB's list() orders them) and the events COPYed in key order, so that their
+    ids ascend with the key as on DuckDB."""
+    lists: dict = {}
+    for key, aspect, idx, value in bulk.python_rows(values):
+        lists.setdefault(key, []).append({"aspect": aspect, "response_idx": None if idx is None else int(idx),
+                                          "value": float(value)})
+    now = cur.execute("SELECT CAST(current_timestamp AS TIMESTAMP)").fetchone()[0]
+    rows = []
+    for key, *fields, created_at in sorted(bulk.python_rows(events), key=lambda row: row[0]):
+        entries = lists.get(key)
+        if entries is not None:
+            entries.sort(key=lambda v: (v["aspect"], v["response_idx"] is None, v["response_idx"] or 0))
+        rows.append((*fields, created_at or now, None if entries is None else json.dumps(entries)))
+    bulk.copy_rows(cur, "label_events", [*EVENT_FIELDS, "created_at", "values_list"], rows)
+
+
+def get_event(cur: Cursor, event_id: int) -> dict | None:
     """One event as a dict with `values`: [(aspect, response_idx, value)]."""
     row = cur.execute(f"SELECT id, {', '.join(EVENT_FIELDS)}, created_at, values_list FROM label_events "
                       f"WHERE id = ?", [int(event_id)]).fetchone()
@@ -79,26 +116,38 @@ def get_event(cur: duckdb.DuckDBPyConnection, event_id: int) -> dict | None:
     return event
 
 
-def current_label_values(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
+def current_label_values(cur: Cursor, project_id: int) -> pd.DataFrame:
     """Current human labels in tidy form, one row per (event, aspect, response).
 
     Columns: event_id, item_id, external_id, annotator_id, annotator, presented_order, both_bad,
     confidence, seconds, source, created_at, aspect, response_idx, value, kind (annotators.kind:
     'account', 'imported' or 'gold', a benchmark's answer key rather than a human rater).
     """
-    return cur.execute("""
+    values, aspect, response_idx, value = unnest_values(cur)
+    return cur.execute(f"""
         SELECT e.id AS event_id, e.item_id, i.external_id, e.annotator_id, a.name AS annotator,
                e.presented_order, e.both_bad, e.confidence, e.seconds, e.source, e.created_at,
-               v.aspect, v.response_idx, v.value, coalesce(a.kind, 'account') AS kind
+               {aspect} AS aspect, {response_idx} AS response_idx, {value} AS value,
+               coalesce(a.kind, 'account') AS kind
         FROM current_label_events e
-        CROSS JOIN unnest(e.values_list) AS u(v)
+        CROSS JOIN {values}
         JOIN items i ON i.id = e.item_id
         JOIN annotators a ON a.id = e.annotator_id
         WHERE e.project_id = ?
-        ORDER BY e.item_id, e.annotator_id, v.aspect, v.response_idx""", [int(project_id)]).df()
+        ORDER BY e.item_id, e.annotator_id, aspect, response_idx""", [int(project_id)]).df()
 
 
-def label_events_frame(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
+def unnest_values(cur: Cursor) -> tuple[str, str, str, str]:
+    """How a query over label events `e` reads their values one per row: (the FROM item, then
+    the aspect, response_idx and value expressions over its row `v`). DuckDB stores a STRUCT list,
+    PostgreSQL a jsonb array (see storage.pg)."""
+    if is_postgres(cur):
+        return ("LATERAL jsonb_array_elements(e.values_list) AS u(v)", "v->>'aspect'",
+                "(v->>'response_idx')::SMALLINT", "(v->>'value')::DOUBLE PRECISION")
+    return "unnest(e.values_list) AS u(v)", "v.aspect", "v.response_idx", "v.value"
+
+
+def label_events_frame(cur: Cursor, project_id: int) -> pd.DataFrame:
     """Every event of a project (labels, skips, flags, superseded ones too), for audit."""
     return cur.execute(f"""
         SELECT e.id AS event_id, {', '.join('e.' + f for f in EVENT_FIELDS)}, e.created_at,
@@ -108,6 +157,6 @@ def label_events_frame(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.Da
         WHERE e.project_id = ? ORDER BY e.id""", [int(project_id)]).df()
 
 
-def count_label_events(cur: duckdb.DuckDBPyConnection) -> int:
+def count_label_events(cur: Cursor) -> int:
     """All label events in the file."""
     return int(cur.execute("SELECT count(*) FROM label_events").fetchone()[0])

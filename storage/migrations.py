@@ -315,4 +315,21 @@ MIGRATIONS: list[tuple[int, str, str]] = [
               GROUP BY e.project_id, e.item_id) c
         LEFT JOIN (SELECT item_id, sum(extra_labels) AS extra FROM review_actions
                    WHERE action = 'requeue' GROUP BY item_id) r ON r.item_id = c.item_id;"""),
+    (82, "who excluded a study participant (a researcher's name; NULL when the study stopped them)", """
+        ALTER TABLE study_participants ADD COLUMN excluded_by TEXT;"""),
+    (90, "job leases: background work (judge runs, re-ranking) runs on one server at a time", """
+        CREATE TABLE job_leases (
+            job_key TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            acquired_at TIMESTAMP NOT NULL,
+            heartbeat_at TIMESTAMP NOT NULL,
+            expires_at TIMESTAMP NOT NULL);"""),
+    (95, "label events by project and by item: the labeling queue's reads without a scan (PostgreSQL)",
+     "SELECT 1  -- DuckDB: its zone maps serve these reads; an index would only slow bulk imports"),
 ]
+
+# Several app servers read label events per project (the queue's fingerprint and catch-up) and per
+# item and annotator (the check before every label) on each request: index them on PostgreSQL.
+POSTGRES[95] = """
+    CREATE INDEX label_events_by_project ON label_events (project_id, id);
+    CREATE INDEX label_events_by_item ON label_events (item_id, annotator_id);"""

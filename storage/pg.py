@@ -29,6 +29,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 POOL_SIZE_ENV = "ANNOTATE_DB_POOL"
+CONNECT_TIMEOUT_S = 10  # seconds to reach the server before saying it cannot be reached
 MIGRATION_LOCK = 7243_1001  # pg_advisory_xact_lock key: one server applies migrations at a time
 
 # One statement's text split into what psycopg must see: quoted strings and identifiers untouched.
@@ -182,6 +183,9 @@ class PgStore:
             conn.execute("SET TIME ZONE 'UTC'")
 
         self.url = url
+        # One plain connection first: it fails at once with the server's own reason (refused, wrong
+        # password, no such database), where the pool would retry for its timeout and report only that.
+        psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
         self._local = threading.local()
         size = int(os.environ.get(POOL_SIZE_ENV) or 10)
         self.pool = ConnectionPool(url, min_size=1, max_size=size, open=False, configure=configure,

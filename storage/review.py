@@ -7,13 +7,14 @@ Adjudications are not stored here: they are label events with source 'adjudicate
 """
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
+
+from storage.db import Cursor
 
 ADJUDICATED = "adjudicated"
 
 
-def note_events(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
+def note_events(cur: Cursor, project_id: int) -> pd.DataFrame:
     """Every flag and skip of a project, with whether a later 'resolve' action closed it.
 
     Columns: event_id, item_id, external_id, kind ('flag' | 'skip'), annotator, note, created_at,
@@ -29,7 +30,7 @@ def note_events(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame
         ORDER BY e.item_id, e.id""", [int(project_id)]).df()
 
 
-def current_values(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFrame:
+def current_values(cur: Cursor, project_id: int) -> pd.DataFrame:
     """Current labels (human and adjudicated), one row per (event, aspect, response).
 
     Columns: event_id, item_id, annotator_id, annotator, kind (annotators.kind), source, both_bad,
@@ -43,7 +44,7 @@ def current_values(cur: duckdb.DuckDBPyConnection, project_id: int) -> pd.DataFr
         WHERE e.project_id = ? ORDER BY e.item_id, e.id, v.aspect, v.response_idx""", [int(project_id)]).df()
 
 
-def item_events(cur: duckdb.DuckDBPyConnection, item_id: int) -> pd.DataFrame:
+def item_events(cur: Cursor, item_id: int) -> pd.DataFrame:
     """Every event of one item (labels, skips, flags, adjudications; superseded ones too), oldest first.
 
     Columns: event_id, kind, annotator, annotator_kind, source, presented_order, both_bad,
@@ -59,7 +60,7 @@ def item_events(cur: duckdb.DuckDBPyConnection, item_id: int) -> pd.DataFrame:
         WHERE e.item_id = $i ORDER BY e.id""", {"i": int(item_id)}).df()
 
 
-def item_judgments(cur: duckdb.DuckDBPyConnection, item_id: int) -> pd.DataFrame:
+def item_judgments(cur: Cursor, item_id: int) -> pd.DataFrame:
     """Every judgment of one item with its judge's name, in judge and presentation order.
 
     Columns: judge, aspect, response_idx, presented_order, verdict, score, probs, is_parsed,
@@ -73,7 +74,7 @@ def item_judgments(cur: duckdb.DuckDBPyConnection, item_id: int) -> pd.DataFrame
                        [int(item_id)]).df()
 
 
-def review_actions(cur: duckdb.DuckDBPyConnection, project_id: int, item_id: int | None = None) -> pd.DataFrame:
+def review_actions(cur: Cursor, project_id: int, item_id: int | None = None) -> pd.DataFrame:
     """Review actions of a project (or one item), oldest first.
 
     Columns: id, item_id, external_id, researcher, action, last_event_id, extra_labels, note, created_at.
@@ -82,11 +83,11 @@ def review_actions(cur: duckdb.DuckDBPyConnection, project_id: int, item_id: int
         SELECT r.id, r.item_id, i.external_id, a.name AS researcher, r.action, r.last_event_id,
                r.extra_labels, r.note, r.created_at
         FROM review_actions r JOIN items i ON i.id = r.item_id JOIN annotators a ON a.id = r.researcher_id
-        WHERE r.project_id = $p AND ($i IS NULL OR r.item_id = $i) ORDER BY r.id""",
+        WHERE r.project_id = $p AND (CAST($i AS BIGINT) IS NULL OR r.item_id = $i) ORDER BY r.id""",
                        {"p": int(project_id), "i": None if item_id is None else int(item_id)}).df()
 
 
-def insert_action(cur: duckdb.DuckDBPyConnection, project_id: int, item_id: int, researcher_id: int,
+def insert_action(cur: Cursor, project_id: int, item_id: int, researcher_id: int,
                   action: str, note: str | None, *, last_event_id: int | None = None,
                   extra_labels: int | None = None) -> int:
     """Record one review action; return its id."""
@@ -98,13 +99,13 @@ def insert_action(cur: duckdb.DuckDBPyConnection, project_id: int, item_id: int,
     return int(row[0])
 
 
-def last_event_id(cur: duckdb.DuckDBPyConnection, item_id: int) -> int | None:
+def last_event_id(cur: Cursor, item_id: int) -> int | None:
     """The newest event id of an item (what a 'resolve' closes up to), or None."""
     row = cur.execute("SELECT max(id) FROM label_events WHERE item_id = ?", [int(item_id)]).fetchone()
     return None if row[0] is None else int(row[0])
 
 
-def labels_toward_k(cur: duckdb.DuckDBPyConnection, item_id: int) -> tuple[int, int]:
+def labels_toward_k(cur: Cursor, item_id: int) -> tuple[int, int]:
     """(human current labels of the item, of which counted toward k after re-queue requests)."""
     row = cur.execute("""
         SELECT (SELECT count(*) FROM current_label_events WHERE item_id = $i AND source <> 'adjudicated'),
@@ -113,7 +114,7 @@ def labels_toward_k(cur: duckdb.DuckDBPyConnection, item_id: int) -> tuple[int, 
     return int(row[0]), int(row[1])
 
 
-def adjudication_event(cur: duckdb.DuckDBPyConnection, item_id: int) -> dict | None:
+def adjudication_event(cur: Cursor, item_id: int) -> dict | None:
     """The item's current adjudicated label: {event_id, annotator_id, annotator}, or None."""
     row = cur.execute("""
         SELECT e.id, e.annotator_id, a.name FROM current_label_events e JOIN annotators a ON a.id = e.annotator_id

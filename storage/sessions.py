@@ -3,19 +3,20 @@ from __future__ import annotations
 
 from datetime import datetime
 
-import duckdb
+from storage.db import Cursor, is_postgres
+
 
 SESSION_COLUMNS = ["id", "name", "role", "is_active", "created_at", "logged_in_at", "expires_at"]
 
 
-def insert_session(cur: duckdb.DuckDBPyConnection, key_hash: str, annotator_id: int, created_at: datetime,
+def insert_session(cur: Cursor, key_hash: str, annotator_id: int, created_at: datetime,
                    expires_at: datetime, client: str) -> None:
     """Record a new session for an annotator."""
     cur.execute("INSERT INTO sessions (key_hash, annotator_id, created_at, expires_at, client) VALUES (?, ?, ?, ?, ?)",
                 [key_hash, annotator_id, created_at, expires_at, client])
 
 
-def get_session(cur: duckdb.DuckDBPyConnection, key_hash: str) -> dict | None:
+def get_session(cur: Cursor, key_hash: str) -> dict | None:
     """The session with this key hash and its annotator as stored now (SESSION_COLUMNS), or None."""
     row = cur.execute("""
         SELECT a.id, a.name, a.role, a.is_active, a.created_at, s.created_at, s.expires_at
@@ -24,35 +25,35 @@ def get_session(cur: duckdb.DuckDBPyConnection, key_hash: str) -> dict | None:
     return dict(zip(SESSION_COLUMNS, row)) if row else None
 
 
-def delete_session(cur: duckdb.DuckDBPyConnection, key_hash: str) -> None:
+def delete_session(cur: Cursor, key_hash: str) -> None:
     """End one session (logout)."""
     cur.execute("DELETE FROM sessions WHERE key_hash = ?", [key_hash])
 
 
-def delete_annotator_sessions(cur: duckdb.DuckDBPyConnection, annotator_id: int) -> int:
+def delete_annotator_sessions(cur: Cursor, annotator_id: int) -> int:
     """End every session of an annotator; return how many there were."""
     row = cur.execute("DELETE FROM sessions WHERE annotator_id = ? RETURNING 1", [annotator_id]).fetchall()
     return len(row)
 
 
-def delete_expired(cur: duckdb.DuckDBPyConnection, now: datetime) -> None:
+def delete_expired(cur: Cursor, now: datetime) -> None:
     """Forget sessions that expired before `now`."""
     cur.execute("DELETE FROM sessions WHERE expires_at <= ?", [now])
 
 
-def count_sessions(cur: duckdb.DuckDBPyConnection, now: datetime) -> dict[int, int]:
+def count_sessions(cur: Cursor, now: datetime) -> dict[int, int]:
     """Open (not expired) sessions per annotator id."""
-    rows = cur.execute("SELECT annotator_id, count(*) FROM sessions WHERE expires_at > ? GROUP BY ALL",
+    rows = cur.execute("SELECT annotator_id, count(*) FROM sessions WHERE expires_at > ? GROUP BY annotator_id",
                        [now]).fetchall()
     return {int(a): int(n) for a, n in rows}
 
 
-def insert_failure(cur: duckdb.DuckDBPyConnection, client: str, target: str, failed_at: datetime) -> None:
+def insert_failure(cur: Cursor, client: str, target: str, failed_at: datetime) -> None:
     """Record a failed login from `client` with a token whose prefix hashes to `target`."""
     cur.execute("INSERT INTO login_failures (client, failed_at, target) VALUES (?, ?, ?)", [client, failed_at, target])
 
 
-def recent_failures(cur: duckdb.DuckDBPyConnection, since: datetime, *, client: str | None = None,
+def recent_failures(cur: Cursor, since: datetime, *, client: str | None = None,
                     target: str | None = None) -> tuple[int, datetime | None]:
     """Failed logins since a time from one client, or aimed at one target: (count, time of the latest)."""
     column, value = ("client", client) if client is not None else ("target", target)
@@ -61,6 +62,6 @@ def recent_failures(cur: duckdb.DuckDBPyConnection, since: datetime, *, client: 
     return int(row[0]), row[1]
 
 
-def delete_failures_before(cur: duckdb.DuckDBPyConnection, before: datetime) -> None:
+def delete_failures_before(cur: Cursor, before: datetime) -> None:
     """Forget failed logins older than the slow-down window (they no longer count)."""
     cur.execute("DELETE FROM login_failures WHERE failed_at < ?", [before])

@@ -16,6 +16,8 @@ from annotate.data.importers import ColumnMapping, import_file
 from annotate.labeling.labels import record_label
 from annotate.projects import create_project
 
+pytestmark = pytest.mark.both_backends
+
 
 def pairwise_votes(votes: dict[str, list[float]], both_bad: dict[str, list[bool]] | None = None) -> pd.DataFrame:
     rows = []

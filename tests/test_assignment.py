@@ -18,10 +18,13 @@ from annotate.errors import AuthError, LabelError
 from annotate.data.importers import ColumnMapping, import_file
 from annotate.projects import create_project
 
+pytestmark = pytest.mark.both_backends
+
 
 def make_pairwise(db, tmp_path, n_items: int, overlap: int = 2, name: str = "p"):
     rows = [{"id": f"q{i}", "prompt": f"Question {i}?", "response_a": f"answer a{i}",
              "response_b": f"answer b{i}", "model_a": "gpt-x", "model_b": "llama-y"} for i in range(n_items)]
+
     path = tmp_path / f"{name}.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     project = create_project(db, name, ProjectConfig(task_type="pairwise", overlap=overlap))
@@ -101,8 +104,8 @@ def test_routing_decides_eligibility_and_priority(db, tmp_path):
     decisions = pd.DataFrame({"project_id": project.id, "item_id": [item_ids["q0"], item_ids["q1"], item_ids["q1"],
                                                                      item_ids["q2"]],
                               "route": ["ai", "ai", "human", "human"], "priority": [9.0, 9.0, 1.0, 5.0]})
-    cur.execute("""INSERT INTO routing_decisions (project_id, item_id, route, priority, strategy)
-                   SELECT project_id, item_id, route, priority, 'test' FROM decisions""")
+    cur.executemany("""INSERT INTO routing_decisions (project_id, item_id, route, priority, strategy)
+                       VALUES (?, ?, ?, ?, 'test')""", decisions.itertuples(index=False, name=None))
     served = []
     while (item := assignment.next_item(db, project, ann)) is not None:
         served.append(item.external_id)
@@ -203,6 +206,39 @@ def test_labels_written_elsewhere_are_seen_by_the_queue(db, tmp_path):
     record_label(db, project, bob, other, {"overall": 0})  # not through assignment
     assignment.skip_item(db, project, ann, first.item_id, "cannot judge")
     assert assignment.next_item(db, project, ann) is None
+
+
+def test_another_servers_labels_are_caught_up_without_rebuilding_the_queue(db, db_path, tmp_path):
+    from annotate.labeling.queue import cached_queue
+    project = make_pairwise(db, tmp_path, 4, overlap=1)
+    ann, bob = user(db, "ann"), user(db, "bob")
+    first = assignment.next_item(db, project, ann)
+    queue = cached_queue(db, project.id)
+    other_server = storage.connect(db_path)  # its own connection and its own in-memory queue
+    try:
+        taken = assignment.next_item(other_server, project, bob)
+        assignment.submit_label(other_server, project, bob, taken.item_id, {"overall": 1})
+    finally:
+        other_server.close()
+    assignment.submit_label(db, project, ann, first.item_id, {"overall": -1})
+    served = assignment.next_item(db, project, ann)
+    assert served.item_id not in {first.item_id, taken.item_id}
+    assert cached_queue(db, project.id) is queue  # caught up from the new events, not rebuilt
+    assert int(queue.n_done.sum()) == 2 and queue.has_seen(bob, taken.item_id)
+
+
+def test_labels_from_an_import_rebuild_the_queue(db, tmp_path):
+    from annotate.labeling.labels import record_label
+    from annotate.labeling.queue import cached_queue
+    project = make_pairwise(db, tmp_path, 3, overlap=1)
+    ann, bob = user(db, "ann"), user(db, "bob")
+    first = assignment.next_item(db, project, ann)
+    queue = cached_queue(db, project.id)
+    second = storage.items.item_id_for(storage.cursor(db), project.id, "q1")
+    record_label(db, project, bob, second, {"overall": 0}, source="import:file.jsonl")
+    assert assignment.next_item(db, project, ann).item_id == first.item_id  # the lease holds
+    assert cached_queue(db, project.id) is not queue
+    assert cached_queue(db, project.id).n_done.tolist() == [0, 1, 0]
 
 
 def test_dollar_signs_outside_code_are_escaped_so_prices_do_not_become_latex():

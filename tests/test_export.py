@@ -20,6 +20,8 @@ from annotate.data.importers import ColumnMapping, import_file
 from annotate.labeling.labels import canonical_values, record_label
 from annotate.projects import create_project
 
+pytestmark = pytest.mark.both_backends
+
 PANDALM_CODES = {1: "response1", 2: "response2"}
 
 

@@ -16,6 +16,8 @@ from annotate.data.importers import ColumnMapping, import_file
 from annotate.projects import create_project, get_project, project_status
 from storage import items as item_store, judgments as judgment_store, labels as label_store
 
+pytestmark = pytest.mark.both_backends
+
 
 def write_jsonl(path: Path, rows: list) -> Path:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
@@ -31,6 +33,7 @@ def table_counts(conn) -> dict:
     cur = storage.cursor(conn)
     tables = ["projects", "items", "responses", "annotators", "label_events", "label_values", "judges",
               "judgments"]
+
     return {t: cur.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
 
 

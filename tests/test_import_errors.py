@@ -16,10 +16,12 @@ from tests.test_import_shapes import frames, pairs, query, run, run_json, write_
 
 import storage
 
+pytestmark = pytest.mark.both_backends
+
 
 def counts(db_path: Path) -> tuple:
     tables = ["projects", "items", "responses", "annotators", "label_events", "judges", "judgments"]
-    if not db_path.exists():
+    if isinstance(db_path, Path) and not db_path.exists():  # a DuckDB file not yet created
         return (0,) * len(tables)
     return tuple(query(db_path, f"SELECT count(*) FROM {t}")[0][0] for t in tables)
 

@@ -7,11 +7,14 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 
 import storage
 from annotate.cli import cli
 from storage import judgments as judgment_store, labels as label_store
+
+pytestmark = pytest.mark.both_backends
 
 
 def run(db_path: Path, *args: str, ok: bool = True):

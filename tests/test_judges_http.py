@@ -18,6 +18,8 @@ from annotate.data.importers import ColumnMapping, import_file
 from annotate.judges import JudgeConfig, get_run, run_judge
 from annotate.projects import create_project
 
+pytestmark = pytest.mark.both_backends
+
 
 class Stub:
     """A scripted chat-completions server: each request takes the next action of the script (the

@@ -27,6 +27,8 @@ from annotate.judges.tiny import build_tiny_models
 from annotate.projects import create_project
 from annotate.analysis.verdicts import combined_verdicts
 
+pytestmark = pytest.mark.both_backends
+
 os.environ["HF_HUB_OFFLINE"] = "1"
 PAIRS = [{"id": f"p{i}", "prompt": f"What is {i} plus {i}?", "response_a": f"The answer is {2 * i}.",
           "response_b": f"It is {2 * i + 1}, I think."} for i in range(6)]

@@ -17,12 +17,15 @@ from annotate.labeling.item_text import ImagePolicy, item_markdown
 from annotate.labeling.textdiff import MOSTLY_DIFFERENT_NOTE, highlight_differences
 from annotate.projects import create_project
 
+pytestmark = pytest.mark.both_backends
+
 
 def make_project(db, tmp_path, n: int = 3, **config):
     from annotate.data.adapters import import_items
     from annotate.projects import get_project
     rows = [{"id": f"81-alpaca-13b-gpt-4-t{i}", "prompt": f"Question {i}?", "response_a": f"left {i}",
              "response_b": f"right {i}"} for i in range(n)]
+
     path = tmp_path / "items.jsonl"
     path.write_text("\n".join(json.dumps(r) for r in rows))
     create_project(db, "screen", ProjectConfig(task_type="pairwise", overlap=2, **config))

@@ -12,6 +12,8 @@ from annotate.labeling.labels import canonical_values, edit_label, record_flag, 
 from annotate.projects import create_project
 from storage import labels as label_store
 
+pytestmark = pytest.mark.both_backends
+
 
 def make_project(db, config: ProjectConfig, n_items: int = 2, n_responses: int = 2):
     project = create_project(db, "p", config)
@@ -19,6 +21,7 @@ def make_project(db, config: ProjectConfig, n_items: int = 2, n_responses: int =
     for i in range(n_items):
         batch.add_item(Record(f"test item {i}", {}), f"i{i}", f"prompt {i}",
                        [(f"response {r}", None) for r in range(n_responses)])
+
     write_batch(db, project, batch)
     ids = [r[0] for r in storage.cursor(db).execute("SELECT id FROM items ORDER BY id").fetchall()]
     return project, ids

@@ -24,6 +24,8 @@ from annotate.projects import create_project
 from annotate.analysis.report import CEILING, ReportFilters, build_report
 from storage import judgments as judgment_store, routing as routing_store
 
+pytestmark = pytest.mark.both_backends
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 

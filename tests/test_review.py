@@ -23,6 +23,8 @@ from annotate.labeling.queue import get_queue
 from annotate.projects import get_project
 from storage import items as item_store
 
+pytestmark = pytest.mark.both_backends
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PAIRWISE = "demo-pairwise"
 

@@ -29,6 +29,8 @@ from annotate.router.routing import (
 )
 from storage import routing as store
 
+pytestmark = pytest.mark.both_backends
+
 N_ITEMS = 60
 MODELS = ["m1", "m2", "m3", "m4"]
 

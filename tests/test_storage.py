@@ -117,7 +117,8 @@ def test_labels_that_returned_survive_sigkill_and_the_file_reopens_cleanly(db_pa
     conn.close()
 
 
-def test_second_process_gets_a_clear_error_naming_the_lock_holder(db_path):
+def test_second_process_gets_a_clear_error_naming_the_lock_holder(tmp_path):
+    db_path = tmp_path / "test.duckdb"  # DuckDB's file lock (PostgreSQL has no such lock): DuckDB only
     conn = storage.connect(db_path)
     result = subprocess.run([sys.executable, "-m", "annotate", "--db", str(db_path), "projects"],
                             capture_output=True, text=True, cwd=ROOT)
@@ -127,7 +128,8 @@ def test_second_process_gets_a_clear_error_naming_the_lock_holder(db_path):
     assert "stop that process" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_lock_error_is_raised_as_store_locked_error(db_path):
+def test_lock_error_is_raised_as_store_locked_error(tmp_path):
+    db_path = tmp_path / "test.duckdb"  # DuckDB's file lock: DuckDB only
     conn = storage.connect(db_path)
     code = (f"import sys; sys.path.insert(0, {str(ROOT)!r}); import storage\n"
             f"try:\n    storage.connect({str(db_path)!r})\nexcept storage.StoreLockedError as e:\n    print('LOCKED', e)")

@@ -17,6 +17,27 @@ COLUMNS = ["annotator", "labels", "loo_n", "loo_agreement", "loo_kappa", "median
            "skip_rate", "flag_rate", "tie_policy"]
 
 
+def loo_agreement(codes: pd.DataFrame, tie_policy: str, split_policy: str = DEFAULT_SPLIT_POLICY,
+                  values: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Each annotator's agreement with the leave-one-out reference of the others (module docstring).
+
+    Args:
+        codes: items x annotators, codes in {-1, 0, 1}, NaN where missing.
+        values: the signed label values (items x annotators), for the mean-sign split policy.
+
+    Returns:
+        annotator, loo_n (comparisons counted under the tie policy), loo_agreement (share of them
+        on which the annotator's code equals the others' reference), loo_kappa (Cohen's kappa of
+        the same comparisons); NaN where an annotator has none.
+    """
+    _, per_rater = leave_one_out_blocks(codes.to_numpy(dtype=float), split_policy,
+                                        None if values is None else values.to_numpy(dtype=float))
+    agreement, n = percent_from_blocks(per_rater, tie_policy)
+    kappa = kappa_from_blocks(per_rater, tie_policy)
+    return pd.DataFrame({"annotator": pd.Series(list(codes.columns), dtype=object), "loo_n": n.astype(int),
+                         "loo_agreement": agreement, "loo_kappa": kappa})
+
+
 def annotator_quality(codes: pd.DataFrame, labels: pd.DataFrame, events: pd.DataFrame,
                       tie_policy: str, split_policy: str = DEFAULT_SPLIT_POLICY,
                       values: pd.DataFrame | None = None) -> pd.DataFrame:
@@ -34,12 +55,7 @@ def annotator_quality(codes: pd.DataFrame, labels: pd.DataFrame, events: pd.Data
         annotator opened and left; flag_rate = flagged items / (labels + skipped items).
         median_seconds is the median over labels with a recorded time.
     """
-    _, per_rater = leave_one_out_blocks(codes.to_numpy(dtype=float), split_policy,
-                                        None if values is None else values.to_numpy(dtype=float))
-    agreement, n = percent_from_blocks(per_rater, tie_policy)
-    kappa = kappa_from_blocks(per_rater, tie_policy)
-    loo = pd.DataFrame({"annotator": pd.Series(list(codes.columns), dtype=object), "loo_n": n.astype(int),
-                        "loo_agreement": agreement, "loo_kappa": kappa})
+    loo = loo_agreement(codes, tie_policy, split_policy, values)
     seconds = labels.groupby("annotator")["seconds"].median().rename("median_seconds")
     seconds.index = seconds.index.astype(object)
     counts = events.rename(columns={"skipped_items": "skipped", "flagged_items": "flagged"})

@@ -29,12 +29,12 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 import storage
 from storage import analysis as store
+from storage.db import Connection
 from annotate.analysis import agreement as ag, bias, definitions as defs, quality, rankings
 from annotate.analysis.reference import (DEFAULT_SPLIT_POLICY, describe_policy, is_split, label_roles,
                                          reference_from_counts, reference_labels)
@@ -45,8 +45,10 @@ from annotate.analysis.report_types import (CEILING, HUMANS, MAX_SLICES, OVERALL
                                             SlicedReport, wide_codes)
 from annotate.analysis.verdicts import combined_verdicts, coverage_table
 from annotate.signs import VERDICTS
+from annotate.study import quality as study_quality
+from annotate.study.exclusion import read_exclusion
 
-def build_report(conn: duckdb.DuckDBPyConnection, project_name: str,
+def build_report(conn: Connection, project_name: str,
                  filters: ReportFilters = ReportFilters()) -> AgreementReport:
     """Build the agreement report of a project from the store.
 
@@ -65,7 +67,7 @@ def build_report(conn: duckdb.DuckDBPyConnection, project_name: str,
     return _pairwise_report(conn, project, filters)
 
 
-def build_report_by(conn: duckdb.DuckDBPyConnection, project_name: str, key: str,
+def build_report_by(conn: Connection, project_name: str, key: str,
                     filters: ReportFilters = ReportFilters()) -> SlicedReport:
     """The report overall and for every value of the metadata `key` (within `filters`' slice).
 
@@ -91,12 +93,15 @@ def build_report_by(conn: duckdb.DuckDBPyConnection, project_name: str, key: str
     return SlicedReport(by=key, reports=reports, items_without_key=int(values["value"].isna().sum()))
 
 
-def _pairwise_report(conn: duckdb.DuckDBPyConnection, project: Project, filters: ReportFilters) -> AgreementReport:
+def _pairwise_report(conn: Connection, project: Project, filters: ReportFilters) -> AgreementReport:
     cur = storage.cursor(conn)
     args = filters.slice_args()
     split_policy = project.config.split_policy
     items = store.slice_items(cur, project.id, **args)["item_id"].to_numpy()
     all_labels = store.slice_labels(cur, project.id, filters.aspect, **args)
+    participants = study_quality.quality_from_labels(conn, project, all_labels, filters.tie_policy)
+    exclusion = read_exclusion(conn, project, filters.include_excluded)
+    all_labels, excluded = exclusion.apply(all_labels)
     labels, adjudicated, gold = label_roles(all_labels[all_labels["response_idx"].isna()])
     judgments = store.slice_judgments(cur, project.id, filters.aspect, **args)
     verdicts = combined_verdicts(judgments, filters.aspect)
@@ -123,7 +128,7 @@ def _pairwise_report(conn: duckdb.DuckDBPyConnection, project: Project, filters:
                                                                              values.to_numpy().T)
     fleiss_counts = counts if policy == "with_ties" else counts[:, [0, 2]]
     lengths = store.response_lengths(cur, project.id)
-    events = store.annotator_event_counts(cur, project.id, **args)
+    events = exclusion.keep_people(store.annotator_event_counts(cur, project.id, **args))
     prefs = _preferences(labels, verdicts)
     return AgreementReport(
         project=project.name, task_type=project.task_type, filters=filters,
@@ -141,7 +146,7 @@ def _pairwise_report(conn: duckdb.DuckDBPyConnection, project: Project, filters:
         gold=definitions[definitions["reference"].str.startswith("gold: ") & (definitions["measure"] == "accuracy")
                          ].reset_index(drop=True),
         reference=_reference_summary(project, human_ref, humans, adjudicated, golds),
-        **_rankings(prefs, lengths, filters))
+        participant_quality=participants, exclusion=excluded, **_rankings(prefs, lengths, filters))
 
 
 def _human_agreement(humans: pd.DataFrame, golds: pd.DataFrame, tie_policy: str) -> dict:
@@ -318,7 +323,8 @@ def format_report(report: AgreementReport) -> str:
     sources = report.definitions[["measure", "source"]].drop_duplicates() if len(report.definitions) else None
     with pd.option_context(*[x for kv in pd_options.items() for x in kv]):
         parts = [f"Project '{report.project}' ({report.task_type}), aspect '{report.filters.aspect}', "
-                 f"tie policy {report.filters.tie_policy}; reference: {report.reference.get('statement', '')}",
+                 f"tie policy {report.filters.tie_policy}; reference: {report.reference.get('statement', '')}"
+                 + (f"\nParticipants: {report.exclusion['statement']}" if report.exclusion.get("statement") else ""),
                  ", ".join(f"{k}: {v}" for k, v in report.overview.items()),
                  "Judges vs humans (majority_*: over all items, unparsed = wrong; *_parsed: parsed items only):"
                  if report.task_type == "pairwise" else "Judges vs the human reference, with the human ceiling:",
@@ -331,6 +337,9 @@ def format_report(report: AgreementReport) -> str:
                   if len(report.coverage) else "(no judgments)",
                   "Rater pairs:", report.pairs.to_string(index=False),
                   "Krippendorff's alpha over humans:", report.alpha.to_string(index=False)]
+        if len(report.participant_quality):
+            parts += ["Per-participant quality (annotate/study/quality.py; excluded participants included):",
+                      report.participant_quality.to_string(index=False)]
     return "\n\n".join(parts)
 
 
@@ -345,7 +354,7 @@ def format_sliced_report(sliced: SlicedReport) -> str:
                              f"{first.reference.get('statement', '')}", table.to_string(index=False)])
 
 
-def slice_options(conn: duckdb.DuckDBPyConnection, project_name: str) -> dict:
+def slice_options(conn: Connection, project_name: str) -> dict:
     """What the report can be filtered on: {'aspects': [...], 'metadata': DataFrame(key, value,
     items), 'calibration_items': int} (for the analysis page's pickers)."""
     project = get_project(conn, project_name)

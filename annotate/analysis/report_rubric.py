@@ -16,30 +16,35 @@ Judge scores off the criterion's scale are counted in `coverage` and overview, n
 """
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.metrics import cohen_kappa_score
 
 import storage
 from storage import analysis as store
+from storage.db import Connection
 from annotate.analysis import agreement as ag, quality, rankings
 from annotate.analysis.reference import label_roles, rubric_reference
 from annotate.analysis.rubric_agreement import rubric_definitions, rubric_rankings
 from annotate.analysis.verdicts import coverage_table
 from annotate.projects import Project
 from annotate.analysis.report_types import CEILING, AgreementReport, ReportFilters, wide_codes
+from annotate.study import quality as study_quality
+from annotate.study.exclusion import read_exclusion
 
 JUDGE_COLUMNS = ["rater", "kind", "level", "method", "r", "p_value", "n", "reason"]
 
 
-def build_rubric_report(conn: duckdb.DuckDBPyConnection, project: Project, filters: ReportFilters) -> AgreementReport:
+def build_rubric_report(conn: Connection, project: Project, filters: ReportFilters) -> AgreementReport:
     """The report for one criterion (filters.aspect) of a rubric project; see the module docstring."""
     cur = storage.cursor(conn)
     args = filters.slice_args()
     method = project.config.rubric_reference
     domain = list(project.config.criterion(filters.aspect).scores)
     all_labels = store.slice_labels(cur, project.id, filters.aspect, **args).dropna(subset=["response_idx"])
+    participants = study_quality.quality_from_labels(conn, project, all_labels, filters.tie_policy)
+    exclusion = read_exclusion(conn, project, filters.include_excluded)
+    all_labels, excluded = exclusion.apply(all_labels)
     labels, adjudicated, gold = label_roles(all_labels)
     all_judgments = store.slice_judgments(cur, project.id, filters.aspect, **args)
     all_judgments = all_judgments[all_judgments["response_idx"].notna()]
@@ -87,12 +92,14 @@ def build_rubric_report(conn: duckdb.DuckDBPyConnection, project: Project, filte
         alpha=ag.alpha_table(humans.to_numpy().T, domain), fleiss=ag.fleiss_kappa(counts),
         human_agreement=_exact_agreement(counts),
         annotators=quality.annotator_quality(pd.DataFrame(index=humans.index), labels,
-                                             store.annotator_event_counts(cur, project.id, **args),
+                                             exclusion.keep_people(store.annotator_event_counts(cur, project.id,
+                                                                                                **args)),
                                              filters.tie_policy).drop(columns=["loo_n", "loo_agreement",
                                                                                "loo_kappa", "tie_policy"]),
         definitions=definitions, coverage=coverage,
         gold=definitions[definitions["reference"].str.startswith("gold: ")].reset_index(drop=True),
         ratings=ratings, ranking_tau=rankings.ranking_agreement(ratings, "humans"),
+        participant_quality=participants, exclusion=excluded,
         reference={"rubric_reference": method, "statement": f"the human reference of a unit is the {method} of its "
                    "human scores (an adjudicated score replaces it)", "split_policy": project.config.split_policy,
                    "units_with_reference": int((~np.isnan(reference)).sum()),

@@ -27,6 +27,7 @@ class ReportFilters:
     calibration_only: bool = False
     n_boot: int = 1000
     seed: int = 0
+    include_excluded: bool = False  # crowd studies: keep excluded participants' labels (annotate.study.exclusion)
 
     @property
     def metadata_pairs(self) -> tuple[MetadataFilter, ...]:
@@ -68,6 +69,13 @@ class AgreementReport:
       judge's and each human's accuracy against gold (empty without a gold rater).
     - `reference` (a dict, not a table): how the reference label was made: split_policy and its
       sentence, rubric_reference, gold raters, items with a reference, split, adjudicated.
+
+    Crowd studies (issue 19):
+    - `participant_quality`: the per-participant quality table (annotate.study.quality.COLUMNS):
+      attention checks, agreement with the others, time, fast labels, position bias, Dawid-Skene
+      worker quality; over every rater of the slice, excluded participants included.
+    - `exclusion` (a dict): which participants' labels the report leaves out (by default the
+      excluded ones) and its sentence (annotate.study.exclusion.Exclusion.summary).
     """
     project: str
     task_type: str
@@ -90,6 +98,8 @@ class AgreementReport:
     coverage: pd.DataFrame = field(default_factory=pd.DataFrame)
     gold: pd.DataFrame = field(default_factory=pd.DataFrame)
     reference: dict = field(default_factory=dict)
+    participant_quality: pd.DataFrame = field(default_factory=pd.DataFrame)
+    exclusion: dict = field(default_factory=dict)
 
     def tables(self) -> dict[str, pd.DataFrame]:
         """The report's DataFrames by name (for CSV downloads)."""
@@ -101,7 +111,8 @@ class AgreementReport:
         filters["metadata"] = [list(pair) for pair in self.filters.metadata_pairs]
         out = {"project": self.project, "task_type": self.task_type, "filters": filters,
                "reference": _clean(self.reference), "overview": _clean(self.overview),
-               "fleiss": _clean(self.fleiss), "human_agreement": _clean(self.human_agreement)}
+               "fleiss": _clean(self.fleiss), "human_agreement": _clean(self.human_agreement),
+               "exclusion": _clean(self.exclusion)}
         out.update({name: records(frame) for name, frame in self.tables().items()})
         return out
 

@@ -3,19 +3,20 @@ distributions of the humans and of each judge, and each judge's agreement with t
 criterion (so a rubric project never shows empty pairwise sections)."""
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 
 import storage
 from storage import analysis as store
+from storage.db import Connection
 from annotate.analysis.report import build_report
 from annotate.analysis.report_types import HUMANS, ReportFilters
 from annotate.projects import get_project
+from annotate.study.exclusion import read_exclusion
 
 DISTRIBUTION_COLUMNS = ["criterion", "rater", "score", "count", "share"]
 
 
-def score_distributions(conn: duckdb.DuckDBPyConnection, project_name: str,
+def score_distributions(conn: Connection, project_name: str,
                         filters: ReportFilters = ReportFilters()) -> pd.DataFrame:
     """Per criterion, how often each score was given by the humans (pooled; adjudications left
     out) and by each judge (its mean parsed score per response, rounded).
@@ -27,7 +28,8 @@ def score_distributions(conn: duckdb.DuckDBPyConnection, project_name: str,
     cur = storage.cursor(conn)
     frames = []
     for criterion in project.config.criteria:
-        labels = store.slice_labels(cur, project.id, criterion.name, **filters.slice_args())
+        labels, _ = read_exclusion(conn, project, filters.include_excluded).apply(
+            store.slice_labels(cur, project.id, criterion.name, **filters.slice_args()))
         labels = labels[labels["response_idx"].notna() & (labels["source"] != "adjudicated")]
         judged = store.slice_judgments(cur, project.id, criterion.name, **filters.slice_args())
         judged = judged[judged["is_parsed"].astype(bool) & judged["score"].notna()]
@@ -42,7 +44,7 @@ def score_distributions(conn: duckdb.DuckDBPyConnection, project_name: str,
     return out[DISTRIBUTION_COLUMNS]
 
 
-def criterion_agreement(conn: duckdb.DuckDBPyConnection, project_name: str,
+def criterion_agreement(conn: Connection, project_name: str,
                         filters: ReportFilters = ReportFilters()) -> pd.DataFrame:
     """Per criterion, each judge's (and the human ceiling's) item-level Spearman correlation with
     the mean human score, from the report of that criterion (annotate.analysis.report_rubric).
@@ -54,7 +56,8 @@ def criterion_agreement(conn: duckdb.DuckDBPyConnection, project_name: str,
     frames = []
     for criterion in project.config.criteria:
         report = build_report(conn, project_name, ReportFilters(criterion.name, filters.tie_policy,
-                                                                filters.metadata, filters.calibration_only, 0, 0))
+                                                                filters.metadata, filters.calibration_only, 0, 0,
+                                                                filters.include_excluded))
         rows = report.judges
         rows = rows[(rows["level"] == "item") & (rows["method"] == "spearman")]
         frames.append(rows[["rater", "kind", "r", "n", "reason"]].assign(criterion=criterion.name))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from annotate.cli import setup, projects, importing, people, exporting, judges, analysis, router  # noqa: F401  (registers commands)
 from annotate.cli import review  # noqa: F401,E402  (registers commands)
 from annotate.cli import serve  # noqa: F401,E402  (registers commands)
+from annotate.cli import migrate  # noqa: F401,E402  (registers commands)
+from annotate.cli import study  # noqa: F401,E402  (registers commands)
 from annotate.cli.base import cli
 
 

@@ -31,17 +31,22 @@ def parse_metadata_filters(values: tuple[str, ...]) -> tuple[tuple[str, str], ..
 @click.option("--bootstrap", "n_boot", type=click.IntRange(min=0), default=1000, show_default=True,
               help="Bootstrap resamples of items for the intervals (0: none).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
-@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@click.option("--include-excluded", is_flag=True,
+              help="Crowd studies: keep the labels of excluded participants (left out by default; the report "
+                   "says how many).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the whole report as JSON (the per-participant quality table under 'participant_quality', "
+                   "what was left out under 'exclusion').")
 @click.pass_context
 def agreement_command(ctx, project, aspect, tie_policy, metadata, by, calibration_only, n_boot, seed,
-                      as_json) -> None:
+                      include_excluded, as_json) -> None:
     """Judges vs humans against the human ceiling, under every published definition: agreement,
-    kappa, alpha, coverage of unparsed verdicts, bias, rankings. The split policy (project config)
-    is stated in every report."""
+    kappa, alpha, coverage of unparsed verdicts, bias, rankings, per-participant quality. The split
+    policy (project config) and any excluded participants are stated in every report."""
     from annotate.analysis import report as report_lib  # statistics stack: loaded only for this command
     aspect = aspect or project_lib.get_project(open_db(ctx), project).config.aspect_names[0]
     filters = report_lib.ReportFilters(aspect, tie_policy, parse_metadata_filters(metadata) or None,
-                                       calibration_only, n_boot, seed)
+                                       calibration_only, n_boot, seed, include_excluded)
     if by:
         sliced = report_lib.build_report_by(open_db(ctx), project, by, filters)
         if as_json:

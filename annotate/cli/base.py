@@ -16,6 +16,7 @@ import click
 import duckdb
 
 import storage
+from storage import pg_errors
 from annotate.errors import AnnotateError
 
 
@@ -34,6 +35,11 @@ class Group(click.Group):
             raise click.ClickException(str(_database_error(ctx, exc))) from None
         except OSError as exc:
             raise click.ClickException(_file_error(exc)) from None
+        except Exception as exc:  # psycopg's errors: the same one-line StoreErrors, never the password
+            error = pg_errors.store_error(exc, str((ctx.find_root().obj or {}).get("db_path", "")))
+            if error is None:
+                raise
+            raise click.ClickException(str(error)) from None
 
 
 def _database_error(ctx: click.Context, exc: duckdb.Error) -> storage.StoreError:
@@ -50,9 +56,9 @@ def _file_error(exc: OSError) -> str:
 
 
 @click.group(cls=Group)
-@click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar=storage.db.DB_ENV_VAR,
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), envvar=storage.db.DB_ENV_VAR, metavar="FILE|URL",
               default=str(storage.DEFAULT_DB_PATH), show_default=True,
-              help="DuckDB file (or set $ANNOTATE_DB).")
+              help="DuckDB file or postgresql:// URL (or set $ANNOTATE_DB).")
 @click.pass_context
 def cli(ctx: click.Context, db_path: str) -> None:
     """Human + AI preference annotation: import, label, judge, route, measure, export."""

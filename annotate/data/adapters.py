@@ -14,9 +14,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 
+from storage.db import Connection
 from annotate.config import MULTIPREF_SCALE, THREE_POINT_SCALE, Aspect, ProjectConfig
 from annotate.errors import ImportDataError, NotFoundError
 from annotate.data.importers import (ColumnMapping, ImportBatch, ImportReport, OnDuplicate, Record, id_field,
@@ -264,7 +264,7 @@ def adapter_batch_from_records(adapter: str, records: list[Record], config: Proj
     return BUILDERS[adapter][1](records, config)
 
 
-def import_items(conn: duckdb.DuckDBPyConnection, project_name: str, source: str | Path | None = None, *,
+def import_items(conn: Connection, project_name: str, source: str | Path | None = None, *,
                  adapter: str | None = None, fmt: str | None = None, mapping: ColumnMapping | None = None,
                  hf_dataset: str | None = None, hf_split: str | None = None, task_type: str | None = None,
                  on_duplicate: OnDuplicate = "error", shape: str = "items", dry_run: bool = False) -> ImportReport:
@@ -303,7 +303,7 @@ def import_items(conn: duckdb.DuckDBPyConnection, project_name: str, source: str
     return write_batch(conn, target, batch, on_duplicate=on_duplicate, create=project is None, dry_run=dry_run)
 
 
-def import_upload(conn: duckdb.DuckDBPyConnection, project_name: str, filename: str, data: bytes, *,
+def import_upload(conn: Connection, project_name: str, filename: str, data: bytes, *,
                   mapping: ColumnMapping | None = None, task_type: str | None = None,
                   on_duplicate: OnDuplicate = "error", shape: str = "items", dry_run: bool = False) -> ImportReport:
     """Import a file uploaded in the browser: same rules and messages as `import_items`, which

@@ -33,12 +33,12 @@ from __future__ import annotations
 import warnings
 from datetime import datetime
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 import storage
 from storage import export as export_store, judgments as judgment_store
+from storage.db import Connection
 from annotate.errors import AnnotateError, NotFoundError
 from annotate.projects import Project
 from annotate.analysis.reference import DEFAULT_SPLIT_POLICY, reference_from_counts
@@ -126,20 +126,33 @@ def _groups(frame: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
     return out, group
 
 
+def fit_dawid_skene(data: pd.DataFrame):
+    """crowd-kit's DawidSkene fitted with this project's iterations and tolerance (the one place
+    that runs it: aggregation here, worker quality in annotate.study.quality).
+
+    Args:
+        data: task, worker, label (one row per worker's label of a task).
+
+    Returns:
+        The fitted crowdkit.aggregation.DawidSkene (labels_, probas_, priors_, errors_).
+    """
+    from crowdkit.aggregation import DawidSkene
+
+    with warnings.catch_warnings():  # crowd-kit 1.4 uses pandas keywords that pandas 3 deprecates
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return DawidSkene(n_iter=DS_ITERATIONS, tol=DS_TOLERANCE).fit(data)
+
+
 def _dawid_skene(frame: pd.DataFrame, keys: pd.DataFrame, categories) -> tuple[np.ndarray, np.ndarray]:
     """Dawid-Skene labels and posteriors per row of `keys` (item_id, aspect[, response_idx]).
 
     crowd-kit needs one task id per row: the position of the row's keys in `keys`.
     """
-    from crowdkit.aggregation import DawidSkene
-
     key_columns = list(keys.columns)
     task = pd.MultiIndex.from_frame(keys).get_indexer(pd.MultiIndex.from_frame(frame[key_columns]))
     data = pd.DataFrame({"task": task, "worker": frame["annotator_id"].to_numpy(), "label": frame["label"].to_numpy()})
-    with warnings.catch_warnings():  # crowd-kit 1.4 uses pandas keywords that pandas 3 deprecates
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        model = DawidSkene(n_iter=DS_ITERATIONS, tol=DS_TOLERANCE).fit(data)
+    model = fit_dawid_skene(data)
     probs = model.probas_.reindex(index=range(len(keys)), columns=list(categories), fill_value=0.0)
     return model.labels_.reindex(range(len(keys))).to_numpy(), probs.to_numpy(dtype=float)
 
@@ -177,7 +190,7 @@ def aggregate_rubric(labels: pd.DataFrame, method: str = "mean") -> pd.DataFrame
     return out[RUBRIC_COLUMNS]
 
 
-def human_labels(conn: duckdb.DuckDBPyConnection, project: Project, *, since: datetime | None = None,
+def human_labels(conn: Connection, project: Project, *, since: datetime | None = None,
                  until: datetime | None = None, annotators: tuple[str, ...] = ()) -> pd.DataFrame:
     """Current human labels of a project (storage.export.current_labels: item_id, annotator_id,
     annotator, both_bad, created_at, aspect, response_idx, value), restricted to events created
@@ -200,7 +213,7 @@ def _in_range(times: pd.Series, since: datetime | None, until: datetime | None) 
     return keep
 
 
-def final_labels(conn: duckdb.DuckDBPyConnection, project: Project, *, method: str | None = None,
+def final_labels(conn: Connection, project: Project, *, method: str | None = None,
                  judge: str | None = None, since: datetime | None = None, until: datetime | None = None,
                  annotators: tuple[str, ...] = (), labels: pd.DataFrame | None = None) -> pd.DataFrame:
     """The final label of every labeled item (see the module docstring for the rules).
@@ -332,7 +345,7 @@ def _combine(human: pd.DataFrame, ai: pd.DataFrame, keys: list[str], columns: li
     return merged[columns + FINAL_EXTRA]
 
 
-def judge_labels(conn: duckdb.DuckDBPyConnection, project: Project, *, judge: str | None = None,
+def judge_labels(conn: Connection, project: Project, *, judge: str | None = None,
                  since: datetime | None = None, until: datetime | None = None) -> pd.DataFrame:
     """The AI verdict that counts for each item: for items whose current route is 'ai', the
     router's label (annotate.router.final_ai_labels for 'overall': the routed judge's combined
@@ -368,7 +381,7 @@ def judge_labels(conn: duckdb.DuckDBPyConnection, project: Project, *, judge: st
     return out
 
 
-def _router_verdicts(conn: duckdb.DuckDBPyConnection, project: Project) -> pd.DataFrame:
+def _router_verdicts(conn: Connection, project: Project) -> pd.DataFrame:
     """The router's AI labels for 'overall' as signed values at the scale's weakest strength; the
     probabilities are the judge's when the verdict is the judge's, else one-hot on the verdict."""
     from annotate.router.routing import final_ai_labels  # loads scikit-learn: only for routed projects
@@ -405,7 +418,7 @@ def _rubric_scores(judgments: pd.DataFrame) -> pd.DataFrame:
     return out.rename(columns={"score": "judge_value"})
 
 
-def _resolve_judge(conn: duckdb.DuckDBPyConnection, project: Project, judge: str) -> int:
+def _resolve_judge(conn: Connection, project: Project, judge: str) -> int:
     found = export_store.judges_named(storage.cursor(conn), project.id, str(judge))
     if found.empty:
         raise NotFoundError(f"No judge '{judge}' with judgments in project '{project.name}'")
@@ -416,7 +429,7 @@ def _resolve_judge(conn: duckdb.DuckDBPyConnection, project: Project, judge: str
     return int(found["id"].iloc[0])
 
 
-def project_judges(conn: duckdb.DuckDBPyConnection, project: Project) -> list[str]:
+def project_judges(conn: Connection, project: Project) -> list[str]:
     """Names of the judges with judgments in the project (the choices for a fallback judge)."""
     judges = judgment_store.list_judges(storage.cursor(conn), project.id)
     return sorted(judges["name"].unique().tolist())

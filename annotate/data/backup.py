@@ -1,8 +1,13 @@
-"""Consistent backups (Parquet + manifest) taken even while the app runs, and restores into a new file.
+"""Consistent backups (Parquet + manifest) of DuckDB or PostgreSQL, taken while the app runs, and
+restores into a new DuckDB file or an empty PostgreSQL database: either engine's backup restores
+into the other.
 
 A backup is a folder: one Parquet file per table, written inside one read transaction (so the
-files agree with each other), and `manifest.json` with the schema version, each table's row count,
-content checksum and file SHA-256, and each sequence's last value.
+files agree with each other), and `manifest.json` with the schema version, each table's columns
+and portable types, row count, content checksum and file SHA-256, and each sequence's last value.
+Both engines write the same Parquet schema (storage.backup reads rows as Arrow batches of portable
+types) and the checksums are computed in Python over canonical rows, so they do not depend on the
+engine, its version or row order: a restore into either engine compares them.
 
 DuckDB lets only one process open a file, and the running app holds it. So when the CLI finds the
 file locked it asks the app to take the snapshot: the app runs a watcher thread (started once with
@@ -10,10 +15,13 @@ its connection, `serve_backup_requests`) that looks for request files in `<db>.r
 the snapshot in-process on its own cursor while annotators keep labeling, and answers with a
 `.done` or `.err` file that the CLI waits for. Anyone who can write into the database's folder can
 ask for a backup; that folder must be as private as the database file itself (see SECURITY.md).
+PostgreSQL serves many connections, so a backup of a postgresql:// URL simply connects (no watcher).
 
 A restore loads the Parquet files into a fresh database with the current migrations, moves every
 sequence past the last id it had handed out, checks counts and checksums against the manifest, and
-only then renames the file into place: a failed restore leaves nothing behind.
+only then commits: into DuckDB it builds a new file beside the target and renames it into place;
+into PostgreSQL it runs in one transaction on a database whose tables are empty (a failed restore
+leaves nothing behind in either).
 """
 from __future__ import annotations
 
@@ -28,15 +36,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import duckdb
+import pyarrow.parquet as pq
 
 import storage
-from storage import backup as store
+from storage import backup as store, pg, pg_errors
 from storage.migrations import MIGRATIONS
 from annotate.errors import AnnotateError
 
 MANIFEST = "manifest.json"
 FORMAT = "annotate-backup"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: portable column types and engine-independent checksums (1: DuckDB's hash())
 POLL_SECONDS = 0.25
 DEFAULT_TIMEOUT = 300.0
 _WATCHERS: dict[str, threading.Thread] = {}
@@ -68,8 +77,9 @@ def _prepare_out(out: Path) -> Path:
     return out.parent / f".{out.name}.partial-{uuid.uuid4().hex[:8]}"
 
 
-def write_snapshot(conn: duckdb.DuckDBPyConnection, out: str | os.PathLike) -> dict:
-    """Write every table of `conn` to `out` (a new folder) from one transaction; return the manifest.
+def write_snapshot(conn: storage.db.Connection, out: str | os.PathLike) -> dict:
+    """Write every table of `conn` (DuckDB or PostgreSQL) to `out` (a new folder) from one
+    transaction; return the manifest.
 
     Safe while other threads write through the same connection: the snapshot is one transaction on
     this thread's own cursor. The folder appears complete or not at all (written beside it, renamed).
@@ -89,34 +99,48 @@ def write_snapshot(conn: duckdb.DuckDBPyConnection, out: str | os.PathLike) -> d
     return manifest
 
 
-def _copy_all(cur: duckdb.DuckDBPyConnection, folder: Path) -> dict:
+def _copy_all(cur, folder: Path) -> dict:
     tables: dict[str, dict] = {}
     with store.snapshot(cur):
         migrations = store.applied_migrations(cur)
         for table, columns in store.table_columns(cur).items():
-            store.copy_table(cur, table, folder / f"{table}.parquet")
-            rows, checksum = store.table_stats(cur, table, columns)
-            tables[table] = {"file": f"{table}.parquet", "rows": rows, "checksum": checksum, "columns": columns}
+            checksum = store.Checksum(columns)
+            with pq.ParquetWriter(folder / f"{table}.parquet", store.schema_of(columns), compression="zstd") as out:
+                for batch in store.read_batches(cur, table, columns):
+                    out.write_batch(batch)
+                    checksum.add(batch)
+            tables[table] = {"file": f"{table}.parquet", "rows": checksum.rows, "checksum": checksum.hexdigest,
+                             "columns": [name for name, _ in columns], "types": [kind for _, kind in columns]}
         sequences = store.sequence_values(cur)
     for entry in tables.values():
         entry["sha256"] = _sha256(folder / entry["file"])
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "schema_version": max(migrations, default=0),
-            "migrations": migrations,
-            "duckdb_version": duckdb.__version__, "created_at": datetime.now(timezone.utc).isoformat(),
-            "tables": tables, "sequences": sequences}
+            "migrations": migrations, "engine": "postgres" if storage.db.is_postgres(cur) else "duckdb",
+            "checksum_algorithm": store.CHECKSUM_ALGORITHM, "duckdb_version": duckdb.__version__,
+            "created_at": datetime.now(timezone.utc).isoformat(), "tables": tables, "sequences": sequences}
 
 
 def backup_database(db_path: str | os.PathLike, out: str | os.PathLike,
                     timeout: float = DEFAULT_TIMEOUT) -> dict:
-    """Back up the database file at `db_path` into the new folder `out`; return the manifest.
+    """Back up the database at `db_path` (a DuckDB file or a postgresql:// URL) into the new folder
+    `out`; return the manifest.
 
-    Opens the file read-only when it is free; when a process holds it (the running app), asks that
-    process through a request file and waits up to `timeout` seconds for its answer.
+    A DuckDB file is opened read-only when it is free; when a process holds it (the running app),
+    that process is asked through a request file, and its answer awaited up to `timeout` seconds.
+    A PostgreSQL database is read over a connection of its own, whatever servers are running.
 
     Raises:
         BackupError: `out` is not new, the app reported an error, or nobody answered in time.
-        StoreError: the file cannot be opened for another reason.
+        StoreError: the database cannot be opened for another reason.
     """
+    if pg.is_postgres_url(str(db_path)):
+        conn = pg_errors.open_postgres(str(db_path))
+        try:
+            return write_snapshot(conn, out)
+        except Exception as exc:
+            raise pg_errors.store_error(exc, str(db_path)) or exc from None
+        finally:
+            conn.close()
     if not Path(db_path).is_file():
         raise BackupError(f"No database file {db_path}")
     try:
@@ -188,7 +212,7 @@ def answer_request(conn: duckdb.DuckDBPyConnection, request: Path) -> None:
         return
     try:
         manifest = write_snapshot(conn, out)
-    except (AnnotateError, duckdb.Error, OSError) as exc:
+    except (AnnotateError, storage.StoreError, duckdb.Error, OSError) as exc:
         _answer(request.with_suffix(".err"), str(exc))
     else:
         _answer(request.with_suffix(".done"), json.dumps(manifest))
@@ -200,16 +224,18 @@ def _answer(path: Path, text: str) -> None:
     staged.rename(path)
 
 
-def database_checksums(conn: duckdb.DuckDBPyConnection) -> dict[str, tuple[int, str]]:
-    """{table: (row count, content checksum)} for every table, as a backup manifest records them."""
+def database_checksums(conn: storage.db.Connection) -> dict[str, tuple[int, str]]:
+    """{table: (row count, content checksum)} for every table, as a backup manifest records them;
+    the same on DuckDB and PostgreSQL for the same rows."""
     cur = storage.cursor(conn)
-    return {table: store.table_stats(cur, table, columns) for table, columns in store.table_columns(cur).items()}
+    with store.snapshot(cur):
+        return {table: store.table_stats(cur, table, columns) for table, columns in store.table_columns(cur).items()}
 
 
 def file_checksums(db_path: str | os.PathLike) -> dict[str, tuple[int, str]]:
-    """database_checksums of a database file that no process holds, opened read-only: how two
-    files (an original and its restore) are compared."""
-    conn = store.open_read_only(db_path)
+    """database_checksums of a database file that no process holds, opened read-only (or of a
+    postgresql:// URL): how an original and its restore are compared."""
+    conn = pg_errors.open_postgres(str(db_path)) if pg.is_postgres_url(str(db_path)) else store.open_read_only(db_path)
     try:
         return database_checksums(conn)
     finally:
@@ -235,23 +261,30 @@ def read_manifest(folder: str | os.PathLike) -> dict:
 
 
 def restore_database(folder: str | os.PathLike, db_path: str | os.PathLike) -> dict:
-    """Rebuild a database at `db_path` (a new file) from a backup folder; return a per-table summary.
+    """Rebuild a database from a backup folder, into `db_path`: a new DuckDB file, or a postgresql://
+    URL whose tables are empty; return a per-table summary.
 
     Raises:
-        BackupError: the target exists, the backup is damaged or from a newer schema, or the
-            restored counts or checksums differ from the manifest.
+        BackupError: the target exists (a file) or has data (PostgreSQL), the backup is damaged or
+            from a newer schema, or the restored counts or checksums differ from the manifest.
     """
     manifest = read_manifest(folder)
-    target = Path(db_path)
-    if target.exists():
-        raise BackupError(f"{target} already exists; restore into a new file")
     unknown = sorted(set(_backup_migrations(manifest)) - {version for version, _, _ in MIGRATIONS})
     if unknown:
         raise BackupError(f"Backup {folder} has schema migrations {unknown} that this version of annotate "
                           f"does not know. Upgrade annotate to restore it.")
+    if pg.is_postgres_url(str(db_path)):
+        return _restore_postgres(Path(folder), manifest, str(db_path))
+    target = Path(db_path)
+    if target.exists():
+        raise BackupError(f"{target} already exists; restore into a new file")
     staging = target.with_name(f".{target.name}.partial-{uuid.uuid4().hex[:8]}")
     try:
-        summary = _load_all(Path(folder), manifest, staging)
+        conn = storage.connect(staging)
+        try:
+            summary = _load_all(conn, Path(folder), manifest)
+        finally:
+            conn.close()
         staging.rename(target)
     finally:
         for leftover in (staging, Path(f"{staging}.wal")):
@@ -259,33 +292,67 @@ def restore_database(folder: str | os.PathLike, db_path: str | os.PathLike) -> d
     return summary
 
 
-def _load_all(folder: Path, manifest: dict, staging: Path) -> dict:
-    conn = storage.connect(staging)
+def _restore_postgres(folder: Path, manifest: dict, url: str) -> dict:
+    """Restore into the PostgreSQL database at `url` in one transaction; refuse one that has data."""
+    conn = storage.connect(url)
     try:
-        tables = manifest["tables"]
-
-        def load(cur: duckdb.DuckDBPyConnection) -> None:
-            for table, entry in tables.items():
-                if table == store.MIGRATIONS_TABLE:  # already filled by connect(): keep the backup's rows
-                    store.load_migration_history(cur, folder / entry["file"])
-                else:
-                    store.load_table(cur, table, folder / entry["file"])
-            for sequence, last_value in manifest["sequences"].items():
-                if last_value is not None:
-                    store.advance_sequence(cur, sequence, last_value)
-
+        filled = store.tables_with_rows(storage.cursor(conn))
+        if filled:
+            raise BackupError(f"PostgreSQL database {pg.redact(url)} already has data (in {', '.join(filled[:5])}"
+                              f"{' ...' if len(filled) > 5 else ''}); restore into an empty database "
+                              f"(e.g. `createdb annotate_restored`) and point --db at it. Nothing was changed.")
         try:
-            storage.write(conn, load)
-        except duckdb.Error as exc:
-            raise BackupError(f"Cannot load backup {folder} into a new database: {exc}") from exc
-        return _verify(storage.cursor(conn), manifest, tables)
+            return _load_all(conn, folder, manifest)
+        except BackupError:
+            raise
+        except Exception as exc:
+            error = pg_errors.store_error(exc, url)
+            if error is None:
+                raise
+            raise BackupError(f"Cannot restore backup {folder}: {error}. Nothing was changed.") from None
     finally:
         conn.close()
 
 
+def _load_all(conn: storage.db.Connection, folder: Path, manifest: dict) -> dict:
+    """Load every table and advance the sequences in one transaction, verified before it commits."""
+    tables = manifest["tables"]
+
+    def load(cur) -> dict:
+        present = store.table_columns(cur)
+        for table, entry in tables.items():
+            if table not in present:
+                raise BackupError(f"Backup table '{table}' does not exist in this version's schema; nothing was restored")
+            columns = _backup_columns(entry, present[table])
+            if table == store.MIGRATIONS_TABLE:  # already filled by connect(): keep the backup's rows
+                versions = [int(v) for v in pq.read_table(folder / entry["file"], columns=["version"])["version"].to_pylist()]
+                cur.execute(f"DELETE FROM {store.MIGRATIONS_TABLE} WHERE version = ANY(?)", [versions])
+            for batch in pq.ParquetFile(folder / entry["file"]).iter_batches(store.BATCH_ROWS):
+                store.insert_batch(cur, table, store.conform(batch, columns), present[table])
+        for sequence, last_value in manifest["sequences"].items():
+            if last_value is not None:
+                store.advance_sequence(cur, sequence, last_value)
+        return _verify(cur, manifest, present)
+
+    try:
+        return storage.write(conn, load)
+    except duckdb.Error as exc:
+        raise BackupError(f"Cannot load backup {folder} into a new database: {exc}") from exc
+
+
+def _backup_columns(entry: dict, present: store.Columns) -> store.Columns:
+    """The backup's columns with their portable types (a format-1 manifest has none: this schema's)."""
+    kinds = dict(present)
+    types = entry.get("types") or [kinds.get(name) for name in entry["columns"]]
+    missing = [name for name, kind in zip(entry["columns"], types) if name not in kinds or kind is None]
+    if missing:
+        raise BackupError(f"Backup columns {missing} do not exist in this version's schema; nothing was restored")
+    return list(zip(entry["columns"], types))
+
+
 def describe_restore(summary: dict, target: str | os.PathLike) -> str:
     """What a restore verified, exactly: row counts always; content checksums only for the tables
-    where they were compared (same schema and DuckDB version as the backup)."""
+    where they were compared."""
     rows = sum(entry["rows"] for entry in summary.values())
     checked = sum(bool(entry["checksum_checked"]) for entry in summary.values())
     verified = f"row counts of all {len(summary)} tables match the backup"
@@ -294,9 +361,10 @@ def describe_restore(summary: dict, target: str | os.PathLike) -> str:
     elif checked:
         verified += f"; content checksums were compared for {checked} of them and match"
     else:
-        verified += ("; content checksums were not compared (the backup was made with another schema or DuckDB "
-                     "version, whose checksums differ)")
-    return f"Restored {len(summary)} tables ({rows} rows) into {target}: {verified}."
+        verified += ("; content checksums were not compared (the backup was made by an older version, whose "
+                     "checksums depend on the DuckDB version)")
+    shown = pg.redact(str(target)) if pg.is_postgres_url(str(target)) else target
+    return f"Restored {len(summary)} tables ({rows} rows) into {shown}: {verified}."
 
 
 def _backup_migrations(manifest: dict) -> list[int]:
@@ -307,21 +375,23 @@ def _backup_migrations(manifest: dict) -> list[int]:
     return sorted(version for version, _, _ in MIGRATIONS if version <= manifest["schema_version"])
 
 
-def _verify(cur: duckdb.DuckDBPyConnection, manifest: dict, tables: dict[str, dict]) -> dict:
-    """Compare restored counts (and checksums, when schema and DuckDB version match) with the manifest.
+def _verify(cur, manifest: dict, present: dict[str, store.Columns]) -> dict:
+    """Compare restored counts and checksums with the manifest (inside the restore's transaction).
 
-    A backup from an older schema is restored under the current migrations: the migration history
-    then has the newer rows too, and checksums are not comparable (later columns have defaults).
+    Checksums are compared over the backup's own columns, so a backup from an older schema (whose
+    tables gained columns since) is still checked; only the migration history itself differs then
+    (it has the newer migrations too) and is left out. Format-1 manifests hold DuckDB hash() sums,
+    which cannot be compared: their counts are.
     """
     same_schema = _backup_migrations(manifest) == store.applied_migrations(cur)
-    same_hash = same_schema and manifest["duckdb_version"] == duckdb.__version__
+    comparable = manifest.get("checksum_algorithm") == store.CHECKSUM_ALGORITHM
     summary = {}
-    for table, entry in tables.items():
+    for table, entry in manifest["tables"].items():
         if table == store.MIGRATIONS_TABLE and not same_schema:
             continue
-        rows, checksum = store.table_stats(cur, table, entry["columns"])
-        if rows != entry["rows"] or (same_hash and checksum != entry["checksum"]):
+        rows, checksum = store.table_stats(cur, table, _backup_columns(entry, present[table]))
+        if rows != entry["rows"] or (comparable and checksum != entry["checksum"]):
             raise BackupError(f"Restored table '{table}' differs from the backup: {rows} rows (backup "
-                              f"{entry['rows']}), checksum {checksum} (backup {entry['checksum']})")
-        summary[table] = {"rows": rows, "checksum_checked": same_hash}
+                              f"{entry['rows']}), checksum {checksum} (backup {entry['checksum']}); nothing was restored")
+        summary[table] = {"rows": rows, "checksum_checked": comparable}
     return summary

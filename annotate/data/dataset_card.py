@@ -42,7 +42,7 @@ def render_card(result: "ExportResult", fmt: str) -> str:
             f"{project.config.license}" + (" (no license was set in the project config; set `license`)"
                                            if project.config.license == "unspecified" else ""), "",
             "## Counts", "", *_counts(result), "",
-            *_provenance(result), "## Filters", "", *_filters(result), ""]
+            *_provenance(result), *_participants(result), "## Filters", "", *_filters(result), ""]
     return "\n".join(header + body)
 
 
@@ -83,6 +83,20 @@ def _provenance(result: "ExportResult") -> list[str]:
     else:
         lines += ["No row has two or more human labels.", ""]
     return lines
+
+
+def _participants(result: "ExportResult") -> list[str]:
+    """Crowd studies: which participants' labels were left out, and whether their platform ids are in
+    the export (annotate.study.exclusion); nothing for a project without participants."""
+    exclusion = result.exclusion or {}
+    if not exclusion.get("participants") and not exclusion.get("check_answers"):
+        return []
+    ids = ("Participants' platform ids are in the `participant_ids` column (`participant_id` in the events "
+           "table), asked for with --with-participant-ids."
+           if result.filters.with_participant_ids else
+           "Participants appear under opaque names only; their platform ids are not in this export.")
+    return ["## Study participants", "", f"Participants in the study: {exclusion['participants']}. "
+            f"{exclusion['statement']}", "", ids, ""]
 
 
 def _split_statement(result: "ExportResult", method: str) -> str:

@@ -16,12 +16,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 import storage
 from storage import annotators as annotator_store, items as item_store, judgments as judgment_store, \
     projects as project_store
+from storage.db import Connection
 from annotate.labeling.annotators import add_annotator
 from annotate.labeling.assignment import presented_order
 from annotate.labeling.labels import record_flag, record_label, record_skip
@@ -60,13 +60,13 @@ RUBRIC_CRITERIA = [
 ]
 
 
-def is_demo_needed(conn: duckdb.DuckDBPyConnection) -> bool:
+def is_demo_needed(conn: Connection) -> bool:
     """True for a fresh database: no projects and no annotators."""
     cur = storage.cursor(conn)
     return project_store.list_projects(cur).empty and annotator_store.list_annotators(cur).empty
 
 
-def create_demo(conn: duckdb.DuckDBPyConnection) -> dict[str, str]:
+def create_demo(conn: Connection) -> dict[str, str]:
     """Create the two demo projects and the demo accounts; return {account name: invite token}."""
     pairwise = create_project(conn, PAIRWISE_PROJECT, ProjectConfig(
         task_type="pairwise", overlap=2, guidelines=GUIDELINES, highlight_diff=True))
@@ -90,7 +90,7 @@ def _read(name: str) -> list[dict]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def add_demo_labels(conn: duckdb.DuckDBPyConnection, projects: dict[str, Project], raters: dict[str, int]) -> None:
+def add_demo_labels(conn: Connection, projects: dict[str, Project], raters: dict[str, int]) -> None:
     """Record demo_data/labels.jsonl through the ordinary label functions (pairwise values are
     canonical; each label keeps the order its rater would have been shown)."""
     cur = storage.cursor(conn)
@@ -109,7 +109,7 @@ def add_demo_labels(conn: duckdb.DuckDBPyConnection, projects: dict[str, Project
             record_label(conn, project, annotator_id, item_id, {0: row["scores"]}, seconds=row.get("seconds"))
 
 
-def add_demo_judgments(conn: duckdb.DuckDBPyConnection, projects: dict[str, Project]) -> None:
+def add_demo_judgments(conn: Connection, projects: dict[str, Project]) -> None:
     """Store demo_data/judgments.jsonl as the judgments of external judges (canonical verdicts)."""
     rows = _read("judgments.jsonl")
     cur = storage.cursor(conn)

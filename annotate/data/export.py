@@ -24,25 +24,26 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
 import storage
 from storage import export as export_store, items as item_store, judgments as judgment_store, labels as label_store
+from storage.db import Connection
 from annotate.data.aggregate import final_labels, human_labels
 from annotate.data.dataset_card import render_card
 from annotate.data.export_types import CHUNK_ROWS, FORMATS, KINDS, PROVENANCE, SOURCES, ExportFilters, ExportResult
 from annotate.data.export_files import ExportError, save_hf, write_chunks
 from annotate.projects import Project, get_project
+from annotate.study.exclusion import ids_per_item, participant_ids, read_exclusion
 
 def default_kind(project: Project) -> str:
     """The main table of a project: 'dpo' for pairwise, 'rubric' for rubric."""
     return "dpo" if project.task_type == "pairwise" else "rubric"
 
 
-def build_export(conn: duckdb.DuckDBPyConnection, project_name: str, kind: str,
+def build_export(conn: Connection, project_name: str, kind: str,
                  filters: ExportFilters = ExportFilters(), *, method: str | None = None,
                  judge: str | None = None, materialize: bool = True) -> ExportResult:
     """Build the rows of one export kind after the filters, with the counts each filter leaves.
@@ -64,16 +65,22 @@ def build_export(conn: duckdb.DuckDBPyConnection, project_name: str, kind: str,
     if kind in ("events", "judgments"):
         return _audit(conn, project, kind, filters)
     labels = human_labels(conn, project, since=filters.since, until=filters.until, annotators=filters.annotators)
+    labels, excluded = read_exclusion(conn, project, filters.include_excluded).apply(labels)
     final = final_labels(conn, project, method=method, judge=judge, labels=labels)
+    ids = ids_per_item(labels, participant_ids(conn, project)) if filters.with_participant_ids else None
     counts = {"items": export_store.count_items(storage.cursor(conn), project.id),
               "final_labels": len(final)}
     if kind == "rubric":
         final = _filter_aspects(final, filters, counts)
         rows = _filter_rows(rubric_rows(conn, project, final), filters, counts)
+        if ids is not None:
+            rows["participant_ids"] = rows["item_id"].map(ids).fillna("")
         summary, final = label_summary(rows), final[final["item_id"].isin(rows["item_id"])]
         rows = rows.drop(columns="item_id")
     else:
         final = _filter_rows(_filter_aspects(final, filters, counts), filters, counts)
+        if ids is not None:
+            final = final.assign(participant_ids=final["item_id"].map(ids).fillna(""))
         rows = pair_rows(conn, project, final, kind) if materialize else None
         summary = label_summary(final.rename(columns={"n_labels": "n_annotators"}))
     counts["rows"] = len(final) if rows is None else len(rows)
@@ -83,7 +90,7 @@ def build_export(conn: duckdb.DuckDBPyConnection, project_name: str, kind: str,
     raters = labels[is_rater]
     annotators = int(raters.loc[raters["item_id"].isin(final["item_id"]), "annotator"].nunique())
     return ExportResult(project, kind, rows, counts, filters, method, judge, annotators, summary,
-                        final if kind != "rubric" else None)
+                        final if kind != "rubric" else None, excluded)
 
 
 STEP_WORDS = {"items": "Items in the project", "final_labels": "Items (and aspects) with a final label",
@@ -163,7 +170,7 @@ def _filter_rows(frame: pd.DataFrame, filters: ExportFilters, counts: dict) -> p
     return frame.reset_index(drop=True)
 
 
-def pair_rows(conn: duckdb.DuckDBPyConnection, project: Project, final: pd.DataFrame, kind: str) -> pd.DataFrame:
+def pair_rows(conn: Connection, project: Project, final: pd.DataFrame, kind: str) -> pd.DataFrame:
     """DPO or HelpSteer2-style rows from pairwise final labels (see the module docstring)."""
     value = final["value"].to_numpy(dtype=float)
     b_wins = value > 0
@@ -188,6 +195,8 @@ def pair_rows(conn: duckdb.DuckDBPyConnection, project: Project, final: pd.DataF
     for column in PROVENANCE:
         rows[column] = provenance[column].to_numpy()
     rows["judge_id"] = rows["judge_id"].astype("Int64")
+    if "participant_ids" in final:  # asked for (ExportFilters.with_participant_ids)
+        rows["participant_ids"] = final["participant_ids"].to_numpy()
     return rows
 
 
@@ -202,7 +211,7 @@ def helpsteer2_strength(values: np.ndarray, scale: list[int]) -> np.ndarray:
     return (np.sign(values) * np.floor(mapped + 0.5)).astype(int)
 
 
-def rubric_rows(conn: duckdb.DuckDBPyConnection, project: Project, final: pd.DataFrame) -> pd.DataFrame:
+def rubric_rows(conn: Connection, project: Project, final: pd.DataFrame) -> pd.DataFrame:
     """One row per response: item_id, id, prompt, context, response_idx, response, model, one
     column per criterion (the aggregate), then provenance: source ('both' when criteria differ in source),
     n_annotators (the most labels of any criterion), agreement (mean over criteria), judge."""
@@ -225,13 +234,18 @@ def rubric_rows(conn: duckdb.DuckDBPyConnection, project: Project, final: pd.Dat
     return frame.sort_values(keys, kind="stable")[columns].reset_index(drop=True)
 
 
-def _audit(conn: duckdb.DuckDBPyConnection, project: Project, kind: str, filters: ExportFilters) -> ExportResult:
+def _audit(conn: Connection, project: Project, kind: str, filters: ExportFilters) -> ExportResult:
     """Every label event or judgment of the project (within the date range and annotator set)."""
     cur = storage.cursor(conn)
+    excluded = {}
     if kind == "events":
         rows = label_store.label_events_frame(cur, project.id)
         if filters.annotators:
             rows = rows[rows["annotator"].isin(filters.annotators)]
+        rows, excluded = read_exclusion(conn, project, filters.include_excluded).apply(rows)
+        if filters.with_participant_ids:
+            rows.insert(rows.columns.get_loc("annotator") + 1, "participant_id",
+                        rows["annotator_id"].map(participant_ids(conn, project)))
     else:
         rows = judgment_store.judgments_frame(cur, project.id)
     keep = pd.Series(True, index=rows.index)
@@ -241,10 +255,10 @@ def _audit(conn: duckdb.DuckDBPyConnection, project: Project, kind: str, filters
         keep &= rows["created_at"] < pd.Timestamp(filters.until)
     rows = rows[keep].reset_index(drop=True)
     n_annotators = int(rows["annotator"].nunique()) if kind == "events" else 0
-    return ExportResult(project, kind, rows, {"rows": len(rows)}, filters, annotators=n_annotators)
+    return ExportResult(project, kind, rows, {"rows": len(rows)}, filters, annotators=n_annotators, exclusion=excluded)
 
 
-def iter_rows(conn: duckdb.DuckDBPyConnection, result: ExportResult,
+def iter_rows(conn: Connection, result: ExportResult,
               chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
     """The export's rows in chunks (at least one chunk, possibly empty)."""
     if result.rows is not None:
@@ -255,7 +269,7 @@ def iter_rows(conn: duckdb.DuckDBPyConnection, result: ExportResult,
         yield pair_rows(conn, result.project, chunk, result.kind)
 
 
-def _pair_schema(kind: str) -> pa.Schema:
+def _pair_schema(kind: str, with_participant_ids: bool = False) -> pa.Schema:
     """The Arrow schema of preference rows, so that every chunk is written alike."""
     text, number = pa.string(), pa.float64()
     columns = [("id", text), ("aspect", text), ("prompt", text), ("context", text)]
@@ -268,20 +282,21 @@ def _pair_schema(kind: str) -> pa.Schema:
                     ("both_bad", pa.bool_()), ("p_chosen", number), ("p_tie", number), ("p_rejected", number),
                     ("judge_label", number)]
     columns += [("source", text), ("n_annotators", pa.int64()), ("agreement", number), ("judge_id", pa.int64()),
-                ("judge", text)]
+                ("judge", text)] + ([("participant_ids", text)] if with_participant_ids else [])
     return pa.schema(columns)
 
 
 # ---------------------------------------------------------------- writing
 
 
-def write_export(conn: duckdb.DuckDBPyConnection, result: ExportResult, path: str | Path, file_format: str) -> int:
+def write_export(conn: Connection, result: ExportResult, path: str | Path, file_format: str) -> int:
     """Write an export's rows to one file in a file format; return the row count."""
-    schema = _pair_schema(result.kind) if result.kind in ("dpo", "helpsteer2") else None
+    schema = (_pair_schema(result.kind, result.filters.with_participant_ids)
+              if result.kind in ("dpo", "helpsteer2") else None)
     return write_chunks(conn, iter_rows(conn, result), path, file_format, schema)
 
 
-def export_bytes(conn: duckdb.DuckDBPyConnection, result: ExportResult, file_format: str) -> bytes:
+def export_bytes(conn: Connection, result: ExportResult, file_format: str) -> bytes:
     """The rows in one file format, in memory (for a download button)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / f"rows.{file_format}"
@@ -289,7 +304,7 @@ def export_bytes(conn: duckdb.DuckDBPyConnection, result: ExportResult, file_for
         return path.read_bytes()
 
 
-def export_dataset(conn: duckdb.DuckDBPyConnection, project_name: str, fmt: str, out: str | Path,
+def export_dataset(conn: Connection, project_name: str, fmt: str, out: str | Path,
                    filters: ExportFilters = ExportFilters(), *, method: str | None = None,
                    judge: str | None = None, card: str | Path | None = None,
                    push_to: str | None = None) -> dict:
@@ -302,7 +317,8 @@ def export_dataset(conn: duckdb.DuckDBPyConnection, project_name: str, fmt: str,
         push_to: a Hub dataset repo id to push the 'hf' export to (needs HF_TOKEN and the network).
 
     Returns:
-        {project, format, out, rows, counts, card}.
+        {project, format, out, rows, counts, exclusion (annotate.study.exclusion: participants and
+        labels left out, with its sentence), card}.
     """
     if fmt not in FORMATS:
         raise ExportError(f"Unknown export format '{fmt}' (use {', '.join(FORMATS)})")
@@ -323,4 +339,4 @@ def export_dataset(conn: duckdb.DuckDBPyConnection, project_name: str, fmt: str,
         if card:
             Path(card).write_text(render_card(result, fmt), encoding="utf-8")
     return {"project": project_name, "format": fmt, "out": str(out), "rows": result.n_rows,
-            "counts": result.counts, "card": str(card) if card else None}
+            "counts": result.counts, "exclusion": result.exclusion, "card": str(card) if card else None}

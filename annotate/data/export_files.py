@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 from typing import Iterable
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -24,6 +23,7 @@ import pyarrow.parquet as pq
 
 import storage
 from storage import export as export_store
+from storage.db import Connection
 from annotate.errors import AnnotateError
 
 FILE_FORMATS = ("jsonl", "parquet", "csv")
@@ -65,7 +65,7 @@ def _plain(value: object) -> object:
     return value.tolist() if isinstance(value, np.ndarray) else str(value)
 
 
-def write_chunks(conn: duckdb.DuckDBPyConnection, chunks: Iterable[pd.DataFrame], path: str | Path,
+def write_chunks(conn: Connection, chunks: Iterable[pd.DataFrame], path: str | Path,
                  file_format: str, schema: pa.Schema | None = None) -> int:
     """Write row chunks to one file, chunk by chunk so memory stays bounded; return the row count.
 

@@ -25,6 +25,11 @@ class ExportFilters:
     until) in UTC; annotators restricts the human labels to those people. The other filters act on
     final labels: min_agreement drops items below it (and items with fewer than two raters, whose
     agreement is undefined), sources keeps 'human' / 'ai' / 'both'.
+
+    Crowd studies (annotate.study.exclusion): excluded participants' labels are left out unless
+    include_excluded; participants' platform ids (PROLIFIC_PID, workerId) are in no export unless
+    with_participant_ids (a `participant_ids` column: the ids of the participants whose labels
+    count in the row, comma-separated; `participant_id` on audit events).
     """
     min_agreement: float | None = None
     exclude_ties: bool = False
@@ -34,6 +39,8 @@ class ExportFilters:
     since: datetime | None = None
     until: datetime | None = None
     annotators: tuple[str, ...] = ()
+    include_excluded: bool = False
+    with_participant_ids: bool = False
 
     def active(self) -> dict:
         """The filters that restrict anything, as plain values (for the dataset card)."""
@@ -59,6 +66,7 @@ class ExportResult:
     annotators: int = 0
     summary: dict = field(default_factory=dict)
     final: pd.DataFrame | None = None
+    exclusion: dict = field(default_factory=dict)  # annotate.study.exclusion.Exclusion.summary
 
     @property
     def n_rows(self) -> int:

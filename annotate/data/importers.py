@@ -18,12 +18,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 
 import storage
 from storage import imports as import_store, items as item_store, judgments as judgment_store, labels as label_store
 from storage import projects as project_store
+from storage.db import Connection, Cursor
 from annotate.data.import_batch import (GOLD, GOLD_RATER, IMPORTED, SHAPES, BatchBuilder, ColumnMapping,
                                         ImportBatch, ImportReport, OnDuplicate, chunked, id_field, pairwise_value,
                                         parse_mapping, rater_name, text_field, batch_from_records)
@@ -45,7 +45,7 @@ class _DryRun(Exception):
         self.report = report
 
 
-def import_file(conn: duckdb.DuckDBPyConnection, project: Project, path: str | Path, *,
+def import_file(conn: Connection, project: Project, path: str | Path, *,
                 mapping: ColumnMapping | None = None, fmt: str | None = None, on_duplicate: OnDuplicate = "error",
                 shape: str = "items", create: bool = False, dry_run: bool = False) -> ImportReport:
     """Import a JSONL / JSON / CSV / Parquet file of `shape` into a project, all or nothing.
@@ -61,7 +61,7 @@ def import_file(conn: duckdb.DuckDBPyConnection, project: Project, path: str | P
     fmt = file_format(path, fmt)
     mapping = mapping or ColumnMapping()
 
-    def run(cur: duckdb.DuckDBPyConnection) -> ImportReport:
+    def run(cur: Cursor) -> ImportReport:
         stats = ReadStats()
         report = ImportReport(project.name, dry_run=dry_run)
         builder = BatchBuilder(project, mapping, f"import:{path.name}", shape, report)
@@ -92,10 +92,10 @@ def import_file(conn: duckdb.DuckDBPyConnection, project: Project, path: str | P
         return done.report
 
 
-def write_batch(conn: duckdb.DuckDBPyConnection, project: Project, batch: ImportBatch,
+def write_batch(conn: Connection, project: Project, batch: ImportBatch,
                 on_duplicate: OnDuplicate = "error", create: bool = False, dry_run: bool = False) -> ImportReport:
     """Write a batch built in memory (the adapters'), with the same checks and rules as `import_file`."""
-    def run(cur: duckdb.DuckDBPyConnection) -> ImportReport:
+    def run(cur: Cursor) -> ImportReport:
         report = ImportReport(project.name, notes=list(batch.notes), dry_run=dry_run,
                               records=len(batch.items) or len(batch.labels) + len(batch.judgments))
         report.preview = preview_rows(batch, project)
@@ -241,7 +241,7 @@ def _short(text: str, size: int = 80) -> str:
 class _Writer:
     """Writes one import inside its transaction and counts what it wrote in the report."""
 
-    def __init__(self, cur: duckdb.DuckDBPyConnection, project: Project, report: ImportReport,
+    def __init__(self, cur: Cursor, project: Project, report: ImportReport,
                  on_duplicate: OnDuplicate, create: bool) -> None:
         self.cur, self.project, self.report, self.on_duplicate, self.create = cur, project, report, on_duplicate, create
         self.project_id = project_store.insert_project(cur, project.name, project.task_type,

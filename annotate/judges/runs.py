@@ -17,6 +17,12 @@ first error, not 'done'; a run with some failed requests keeps the most common e
 so the Judges page can say what went wrong. A run still 'queued' or 'running' when the process that
 holds the database starts again was cut off by a stop; mark_interrupted_runs marks it 'interrupted',
 and resume_run starts it again (units already answered are skipped).
+
+Several app servers may share one PostgreSQL database: a run holds the lease of its job (this judge
+on this project, annotate.jobs) while it runs, so the same judge never runs twice at once on one
+project; a second server asked to run it gets "... is already running on HOST". A run whose server
+died keeps its 'running' status only until its lease expires; then mark_interrupted_runs (at start,
+and whenever the runs are listed) marks it 'interrupted'.
 """
 from __future__ import annotations
 
@@ -28,13 +34,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
-import duckdb
 import pandas as pd
 
 import storage
 from storage import items as item_store, judgments as store
+from storage.db import Connection, Cursor
 from annotate.errors import AnnotateError, ConfigError, NotFoundError
 from annotate.extras import require_models
+from annotate.jobs import JobLease, judge_job_key
 from annotate.judges.base import Judge, PairwiseRequest, RubricRequest, Verdict
 from annotate.judges.config import JudgeConfig
 from annotate.judges.endpoints import get_endpoint
@@ -43,6 +50,8 @@ from annotate.projects import Project, get_project
 
 ORDERS = ("AB", "BA")
 INTERRUPTED = "The server stopped while this run was going; resume it to judge the rest"
+LEASE_LOST = ("Another server took this run's job over (this server stalled past its lease); "
+              "what was stored so far is kept")
 CANCEL_POLL_S = 0.5
 Progress = Callable[[int, int], None]
 
@@ -93,7 +102,7 @@ def make_judge(config: JudgeConfig, template: Template | None) -> Judge:
     raise ConfigError(f"Judge '{config.name}' is external: its judgments are imported from files, it cannot run")
 
 
-def register_judge(conn: duckdb.DuckDBPyConnection, config: JudgeConfig, task_type: str) -> tuple[int, Template | None]:
+def register_judge(conn: Connection, config: JudgeConfig, task_type: str) -> tuple[int, Template | None]:
     """Store the judge (identified by config + template hash) and return (judge id, template).
 
     Raises:
@@ -112,7 +121,7 @@ def register_judge(conn: duckdb.DuckDBPyConnection, config: JudgeConfig, task_ty
     return judge_id, template
 
 
-def judge_config(conn: duckdb.DuckDBPyConnection, judge_id: int) -> JudgeConfig:
+def judge_config(conn: Connection, judge_id: int) -> JudgeConfig:
     """The stored config of a registered judge.
 
     Raises:
@@ -124,7 +133,7 @@ def judge_config(conn: duckdb.DuckDBPyConnection, judge_id: int) -> JudgeConfig:
     return JudgeConfig.from_stored(row["config"])
 
 
-def pending_units(conn: duckdb.DuckDBPyConnection, project: Project, judge_id: int, limit: int | None = None,
+def pending_units(conn: Connection, project: Project, judge_id: int, limit: int | None = None,
                   retry_unparsed: bool = False) -> list[Unit]:
     """The units the judge has not answered yet, in item order, for at most `limit` items.
 
@@ -169,7 +178,7 @@ def _none(value):
     return int(value) if isinstance(value, float) else value
 
 
-def create_run(conn: duckdb.DuckDBPyConnection, project_name: str, config: JudgeConfig, *, batch_size: int = 8,
+def create_run(conn: Connection, project_name: str, config: JudgeConfig, *, batch_size: int = 8,
                limit: int | None = None, retry_unparsed: bool = False) -> int:
     """Register the judge and create a queued run for it; return the run id (validates first)."""
     if batch_size < 1 or (limit is not None and limit < 0):
@@ -181,7 +190,7 @@ def create_run(conn: duckdb.DuckDBPyConnection, project_name: str, config: Judge
     return storage.write(conn, lambda cur: store.insert_run(cur, judge_id, project.id, options))
 
 
-def run_judge(conn: duckdb.DuckDBPyConnection, project_name: str, config: JudgeConfig, *, batch_size: int = 8,
+def run_judge(conn: Connection, project_name: str, config: JudgeConfig, *, batch_size: int = 8,
               limit: int | None = None, retry_unparsed: bool = False, progress: Progress | None = None,
               cancel: threading.Event | None = None, judge: Judge | None = None) -> RunReport:
     """Run a judge over a project's pending units and store the judgments (see the module docstring).
@@ -197,40 +206,77 @@ def run_judge(conn: duckdb.DuckDBPyConnection, project_name: str, config: JudgeC
         ConfigError, NotFoundError: before anything runs; errors while running mark the run
             'failed' with the message and propagate.
     """
-    run_id = create_run(conn, project_name, config, batch_size=batch_size, limit=limit, retry_unparsed=retry_unparsed)
-    return execute_run(conn, run_id, config, progress=progress, cancel=cancel, judge=judge)
+    with claim_judge_job(conn, project_name, config) as lease:
+        run_id = create_run(conn, project_name, config, batch_size=batch_size, limit=limit,
+                            retry_unparsed=retry_unparsed)
+        return execute_run(conn, run_id, config, progress=progress, cancel=cancel, judge=judge, lease=lease)
 
 
-def execute_run(conn: duckdb.DuckDBPyConnection, run_id: int, config: JudgeConfig, *,
+def claim_judge_job(conn: Connection, project_name: str, config: JudgeConfig) -> JobLease:
+    """Take the lease of running this judge on this project (see annotate.jobs).
+
+    Raises:
+        JobBusyError: the judge already runs on this project, here or on another server.
+    """
+    project = get_project(conn, project_name)
+    judge_id, _ = register_judge(conn, config, project.task_type)
+    return JobLease(conn, judge_job_key(project.id, judge_id),
+                    f"Judge '{config.name}' on project '{project_name}'").acquire()
+
+
+def execute_run(conn: Connection, run_id: int, config: JudgeConfig, *,
                 progress: Progress | None = None, cancel: threading.Event | None = None,
-                judge: Judge | None = None) -> RunReport:
-    """Carry out a created run (see run_judge); the run row records everything as it goes."""
+                judge: Judge | None = None, lease: JobLease | None = None) -> RunReport:
+    """Carry out a created run (see run_judge); the run row records everything as it goes.
+
+    Args:
+        lease: the run's job lease when the caller took it (claim_judge_job); without one the run
+            takes it here and releases it at the end (a busy job makes the run 'failed', saying where
+            it runs).
+    """
     cur = storage.cursor(conn)
     run = store.get_run(cur, run_id)
     if run is None:
         raise NotFoundError(f"No judge run with id {run_id}")
     options = json.loads(run["options"])
-    counts = {"n_done": 0, "n_unparsed": 0, "n_errors": 0}
-    errors: Counter[str] = Counter()
+    own_lease = None
     try:
-        project = get_project(conn, options["project"])
-        _, template = register_judge(conn, config, project.task_type)
-        units = pending_units(conn, project, int(run["judge_id"]), options["limit"], options["retry_unparsed"])
-        storage.write(conn, lambda c: store.update_run(c, run_id, status="running", n_total=len(units)))
-        if progress:
-            progress(0, len(units))
-        owned = judge is None and bool(units)
-        judge = make_judge(config, template) if owned else judge
-        try:
-            status = _run_batches(conn, run, units, judge, options["batch_size"], counts, errors, progress, cancel)
-        finally:
-            if owned:
-                judge.close()
+        if lease is None:
+            own_lease = lease = JobLease(conn, judge_job_key(run["project_id"], run["judge_id"]),
+                                         f"Judge '{run['judge']}' on project '{options['project']}'").acquire()
+        return _execute(conn, run, options, config, progress, cancel, judge, lease)
     except BaseException as exc:
         message = str(exc) if isinstance(exc, (AnnotateError, storage.StoreError)) else f"{type(exc).__name__}: {exc}"
         storage.write(conn, lambda c: store.update_run(c, run_id, status="failed", error=message, is_finished=True))
         raise
+    finally:
+        if own_lease is not None:
+            own_lease.release()
+
+
+def _execute(conn: Connection, run: dict, options: dict, config: JudgeConfig, progress: Progress | None,
+             cancel: threading.Event | None, judge: Judge | None, lease: JobLease) -> RunReport:
+    """The body of execute_run, under the run's job lease."""
+    run_id = int(run["id"])
+    counts = {"n_done": 0, "n_unparsed": 0, "n_errors": 0}
+    errors: Counter[str] = Counter()
+    project = get_project(conn, options["project"])
+    _, template = register_judge(conn, config, project.task_type)
+    units = pending_units(conn, project, int(run["judge_id"]), options["limit"], options["retry_unparsed"])
+    storage.write(conn, lambda c: store.update_run(c, run_id, status="running", n_total=len(units)))
+    if progress:
+        progress(0, len(units))
+    owned = judge is None and bool(units)
+    judge = make_judge(config, template) if owned else judge
+    try:
+        status = _run_batches(conn, run, units, judge, options["batch_size"], counts, errors, progress,
+                              cancel, lease)
+    finally:
+        if owned:
+            judge.close()
     status, error, common = _outcome(status, counts, errors)
+    if status == "interrupted":
+        error = LEASE_LOST
     storage.write(conn, lambda c: store.update_run(c, run_id, status=status, error=error, common_error=common[0],
                                                    common_error_count=common[1], is_finished=True))
     return RunReport(run_id, int(run["judge_id"]), status, len(units), **counts)
@@ -248,11 +294,12 @@ def _outcome(status: str, counts: dict, errors: Counter) -> tuple[str, str | Non
     return status, None, common
 
 
-def _run_batches(conn: duckdb.DuckDBPyConnection, run: dict, units: list[Unit], judge: Judge | None,
+def _run_batches(conn: Connection, run: dict, units: list[Unit], judge: Judge | None,
                  batch_size: int, counts: dict, errors: Counter, progress: Progress | None,
-                 cancel: threading.Event | None) -> str:
-    """Judge the units batch by batch; return the final status ('done' or 'cancelled'). Failed
-    requests' messages are counted in `errors`, in the order first seen.
+                 cancel: threading.Event | None, lease: JobLease) -> str:
+    """Judge the units batch by batch; return the final status ('done', 'cancelled', or
+    'interrupted' when another server took the job's lease over). Failed requests' messages are
+    counted in `errors`, in the order first seen.
 
     Each batch is written on a writer thread while the judge works on the next one (torch and
     DuckDB release the GIL), with at most one write in flight; a failed write stops the run.
@@ -262,6 +309,9 @@ def _run_batches(conn: duckdb.DuckDBPyConnection, run: dict, units: list[Unit], 
     status, in_flight = "done", None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"judge-run-{run_id}-writer") as writer:
         for start in range(0, len(units), batch_size):
+            if lease.is_lost:
+                status = "interrupted"
+                break
             if stop():
                 status = "cancelled"
                 break
@@ -286,7 +336,7 @@ class _StopCheck:
     """Whether a run should stop: its event is set, or a cancel was asked through the store (read
     at most every CANCEL_POLL_S, so a stored cancel is noticed within that plus one batch)."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, run_id: int, cancel: threading.Event | None) -> None:
+    def __init__(self, conn: Connection, run_id: int, cancel: threading.Event | None) -> None:
         self.conn, self.run_id, self.cancel = conn, run_id, cancel
         self.checked_at = float("-inf")
 
@@ -299,9 +349,9 @@ class _StopCheck:
         return store.is_cancel_requested(storage.cursor(self.conn), self.run_id)
 
 
-def _write_batch(conn: duckdb.DuckDBPyConnection, run_id: int, frame: pd.DataFrame, counts: dict) -> None:
+def _write_batch(conn: Connection, run_id: int, frame: pd.DataFrame, counts: dict) -> None:
     """Store a batch's judgments and the run's counters in one transaction."""
-    def write(cur: duckdb.DuckDBPyConnection) -> None:
+    def write(cur: Cursor) -> None:
         store.insert_judgments(cur, frame)
         store.update_run(cur, run_id, **counts)
     storage.write(conn, write)
@@ -331,35 +381,48 @@ def _row(run: dict, unit: Unit, verdict: Verdict) -> dict:
             "cost": verdict.cost, "source": "run"}
 
 
-def start_background_run(conn: duckdb.DuckDBPyConnection, project_name: str, config: JudgeConfig, *,
+def start_background_run(conn: Connection, project_name: str, config: JudgeConfig, *,
                          batch_size: int = 8, limit: int | None = None, retry_unparsed: bool = False) -> int:
     """Create a run and carry it out on a daemon thread; return the run id at once.
 
-    The config is validated and the run row created before this returns; everything after
-    (loading the model included) is reported in the run's status and error (see list_runs).
+    The config is validated, the job's lease taken and the run row created before this returns;
+    everything after (loading the model included) is reported in the run's status and error (see
+    list_runs).
+
+    Raises:
+        JobBusyError: this judge already runs on the project (here or on another server).
     """
-    run_id = create_run(conn, project_name, config, batch_size=batch_size, limit=limit, retry_unparsed=retry_unparsed)
+    lease = claim_judge_job(conn, project_name, config)
+    try:
+        run_id = create_run(conn, project_name, config, batch_size=batch_size, limit=limit,
+                            retry_unparsed=retry_unparsed)
+    except BaseException:
+        lease.release()
+        raise
 
     def work() -> None:
         try:
-            execute_run(conn, run_id, config)
+            execute_run(conn, run_id, config, lease=lease)
         except Exception:  # recorded in the run row by execute_run; a thread has no caller to tell
             pass
+        finally:
+            lease.release()
 
     threading.Thread(target=work, name=f"judge-run-{run_id}", daemon=True).start()
     return run_id
 
 
-def mark_interrupted_runs(conn: duckdb.DuckDBPyConnection) -> int:
+def mark_interrupted_runs(conn: Connection) -> int:
     """Mark runs left 'queued' or 'running' by a stopped process as 'interrupted'; return how many.
 
-    Call it once when the process that holds the database starts (the app, or a CLI command that
-    runs judges): DuckDB lets one process open the file, so no other process can be running them.
+    Call it when a process that runs judges starts (the app, or a CLI command that runs judges).
+    A run whose job lease is still live is running on some server (another app server on the same
+    PostgreSQL database) and is left alone; a run whose lease expired lost its server.
     """
     return storage.write(conn, lambda cur: store.mark_interrupted(cur, INTERRUPTED))
 
 
-def resume_run(conn: duckdb.DuckDBPyConnection, run_id: int) -> int:
+def resume_run(conn: Connection, run_id: int) -> int:
     """Start a finished run's judge again in the background with the same options; return the new
     run's id. Units the judge already answered are skipped, so this finishes what was left.
 
@@ -375,19 +438,24 @@ def resume_run(conn: duckdb.DuckDBPyConnection, run_id: int) -> int:
                                 retry_unparsed=options["retry_unparsed"])
 
 
-def cancel_run(conn: duckdb.DuckDBPyConnection, run_id: int) -> None:
+def cancel_run(conn: Connection, run_id: int) -> None:
     """Ask a run to stop after its current batch (what it stored so far stays; rerun to resume)."""
     if store.get_run(storage.cursor(conn), run_id) is None:
         raise NotFoundError(f"No judge run with id {run_id}")
     storage.write(conn, lambda cur: store.request_cancel(cur, run_id))
 
 
-def list_runs(conn: duckdb.DuckDBPyConnection, project_name: str) -> pd.DataFrame:
-    """A project's judge runs, newest first (storage.judgments.RUN_COLUMNS)."""
-    return store.list_runs(storage.cursor(conn), get_project(conn, project_name).id)
+def list_runs(conn: Connection, project_name: str) -> pd.DataFrame:
+    """A project's judge runs, newest first (storage.judgments.RUN_COLUMNS). Runs whose server died
+    (their lease expired) are marked 'interrupted' first, so that they can be resumed."""
+    project = get_project(conn, project_name)
+    cur = storage.cursor(conn)
+    if store.has_orphaned_runs(cur, project.id):
+        storage.write(conn, lambda c: store.mark_interrupted(c, INTERRUPTED))
+    return store.list_runs(cur, project.id)
 
 
-def get_run(conn: duckdb.DuckDBPyConnection, run_id: int) -> dict:
+def get_run(conn: Connection, run_id: int) -> dict:
     """One run (storage.judgments.RUN_COLUMNS). Raises NotFoundError."""
     run = store.get_run(storage.cursor(conn), run_id)
     if run is None:
@@ -395,7 +463,7 @@ def get_run(conn: duckdb.DuckDBPyConnection, run_id: int) -> dict:
     return run
 
 
-def list_judges(conn: duckdb.DuckDBPyConnection, project_name: str | None = None) -> pd.DataFrame:
+def list_judges(conn: Connection, project_name: str | None = None) -> pd.DataFrame:
     """Judges of a project (with judgments or runs there, imported external judges included:
     id, name, backend, config_hash, template_hash, judgments, parsed, items, runs), or every
     registered judge when no project is given."""

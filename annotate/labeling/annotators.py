@@ -10,11 +10,11 @@ import os
 import secrets
 from urllib.parse import quote
 
-import duckdb
 import pandas as pd
 
 import storage
 from storage import annotators as store, sessions as session_store
+from storage.db import Connection, Cursor
 from annotate.clock import utc_now
 from annotate.errors import AnnotateError, AuthError, NotFoundError
 
@@ -49,7 +49,7 @@ def shown_once(what: str) -> str:
     return f"{what} (shown once{'' if os.environ.get(BASE_URL_ENV) else '; ' + RELATIVE_LINK_NOTE}):"
 
 
-def add_annotator(conn: duckdb.DuckDBPyConnection, name: str, role: str = "annotator") -> tuple[dict, str]:
+def add_annotator(conn: Connection, name: str, role: str = "annotator") -> tuple[dict, str]:
     """Create an annotator; return (annotator, token). The token is never stored or shown again."""
     name = name.strip()
     if not name:
@@ -64,7 +64,7 @@ def add_annotator(conn: duckdb.DuckDBPyConnection, name: str, role: str = "annot
     return store.get_annotator(cur, annotator_id=annotator_id), token
 
 
-def ensure_annotators(cur: duckdb.DuckDBPyConnection, names: list[str]) -> dict[str, int]:
+def ensure_annotators(cur: Cursor, names: list[str]) -> dict[str, int]:
     """Inside a write transaction: ids for `names`, creating missing ones as inactive annotators
     without a token (people whose labels were imported and who never log in)."""
     ids = store.annotator_ids_by_name(cur, names)
@@ -74,7 +74,7 @@ def ensure_annotators(cur: duckdb.DuckDBPyConnection, names: list[str]) -> dict[
     return ids
 
 
-def authenticate(conn: duckdb.DuckDBPyConnection, token: str) -> dict:
+def authenticate(conn: Connection, token: str) -> dict:
     """Return the active annotator whose token this is, or raise AuthError."""
     annotator = store.get_annotator(storage.cursor(conn), token_hash=hash_token(token or ""))
     if annotator is None or not annotator["is_active"]:
@@ -82,7 +82,7 @@ def authenticate(conn: duckdb.DuckDBPyConnection, token: str) -> dict:
     return annotator
 
 
-def get_annotator(conn: duckdb.DuckDBPyConnection, name: str) -> dict:
+def get_annotator(conn: Connection, name: str) -> dict:
     """The annotator called `name`, or NotFoundError."""
     annotator = store.get_annotator(storage.cursor(conn), name=name)
     if annotator is None:
@@ -90,12 +90,12 @@ def get_annotator(conn: duckdb.DuckDBPyConnection, name: str) -> dict:
     return annotator
 
 
-def set_active(conn: duckdb.DuckDBPyConnection, name: str, is_active: bool) -> None:
+def set_active(conn: Connection, name: str, is_active: bool) -> None:
     """Activate or deactivate an annotator. Deactivation also ends their open sessions (on their
     next click) so that a later reactivation does not revive them."""
     annotator = get_annotator(conn, name)
 
-    def update(cur: duckdb.DuckDBPyConnection) -> None:
+    def update(cur: Cursor) -> None:
         store.set_active(cur, annotator["id"], is_active)
         if not is_active:
             session_store.delete_annotator_sessions(cur, annotator["id"])
@@ -103,15 +103,17 @@ def set_active(conn: duckdb.DuckDBPyConnection, name: str, is_active: bool) -> N
     storage.write(conn, update)
 
 
-def reset_token(conn: duckdb.DuckDBPyConnection, name: str) -> str:
+def reset_token(conn: Connection, name: str) -> str:
     """Give an annotator a new token and return it: the old invite link stops working and their
     open sessions end on their next click (a leaked link may have been used)."""
     annotator = get_annotator(conn, name)
     if annotator["kind"] != "account":
-        raise AnnotateError(f"'{name}' is a rater imported from a file, not an account that logs in")
+        what = ("a study participant (they enter through the study link)" if annotator["kind"] == "participant"
+                else "a rater imported from a file")
+        raise AnnotateError(f"'{name}' is {what}, not an account that logs in")
     token = secrets.token_urlsafe(32)
 
-    def update(cur: duckdb.DuckDBPyConnection) -> None:
+    def update(cur: Cursor) -> None:
         store.set_token_hash(cur, annotator["id"], hash_token(token))
         session_store.delete_annotator_sessions(cur, annotator["id"])
 
@@ -119,13 +121,13 @@ def reset_token(conn: duckdb.DuckDBPyConnection, name: str) -> str:
     return token
 
 
-def end_sessions(conn: duckdb.DuckDBPyConnection, name: str) -> int:
+def end_sessions(conn: Connection, name: str) -> int:
     """Log an annotator out everywhere (their invite link keeps working); return how many sessions ended."""
     annotator = get_annotator(conn, name)
     return storage.write(conn, lambda c: session_store.delete_annotator_sessions(c, annotator["id"]))
 
 
-def list_annotators(conn: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+def list_annotators(conn: Connection) -> pd.DataFrame:
     """All annotators without their token hashes, with `sessions`: how many open sessions each has."""
     cur = storage.cursor(conn)
     frame = store.list_annotators(cur)

@@ -8,7 +8,10 @@ annotators' unexpired leases count toward k, and an expired lease frees the item
 DuckDB allows one read-write process per file, so every annotator's session runs in this process;
 one lock serializes "choose + lease" and "check + record", which makes the k limit exact without
 relying on write-conflict detection between inserts (DuckDB does not detect those), and guards the
-in-memory queue (annotate/labeling/queue.py) that makes choosing fast.
+in-memory queue (annotate/labeling/queue.py) that makes choosing fast. On PostgreSQL several app
+servers share the database, so the same steps also run in one transaction holding the project's
+advisory lock (`_with_queue_lock`): k stays exact across servers, and each server's queue rebuilds
+when another server's writes change its fingerprint.
 
 The pages show responses in a presented order ('AB' or 'BA') fixed per (annotator, item) by a hash,
 so a rerun shows the same order; values arrive as chosen on screen and are stored canonically.
@@ -21,12 +24,12 @@ import logging
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Mapping
+from typing import Callable, Mapping, TypeVar
 
-import duckdb
 import pandas as pd
 
 import storage
+from storage.db import Connection, Cursor
 from storage import assignment as store, items as item_store, labels as label_store, routing as routing_store
 from annotate.clock import utc_now
 from annotate.errors import LabelError, NotFoundError
@@ -38,6 +41,7 @@ DEFAULT_LEASE_SECONDS = 600
 HISTORY_LIMIT = 20
 _LOCK = threading.Lock()
 _RERANKING = threading.Lock()
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 
@@ -62,27 +66,56 @@ def presented_order(annotator_id: int, item_id: int) -> str:
     return "AB" if digest[0] % 2 == 0 else "BA"
 
 
-def next_item(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, *,
-              lease_seconds: int = DEFAULT_LEASE_SECONDS, now: datetime | None = None) -> Assignment | None:
-    """Return the annotator's current item (renewing its lease) or lease the next one; None if done."""
+def next_item(conn: Connection, project: Project, annotator_id: int, *,
+              lease_seconds: int = DEFAULT_LEASE_SECONDS, now: datetime | None = None,
+              exclude: frozenset[int] = frozenset()) -> Assignment | None:
+    """Return the annotator's current item (renewing its lease) or lease the next one; None if done.
+
+    `exclude`: item ids never to serve (a study's check items, served apart by annotate.study.flow)."""
     now = now or utc_now()
     expires = now + timedelta(seconds=lease_seconds)
-    cur = storage.cursor(conn)
-    with _LOCK:
+
+    def choose_and_lease(cur: Cursor) -> tuple[int, datetime] | None:
         queue = get_queue(conn, cur, project.id)
         lease = store.active_lease(cur, project.id, annotator_id, now)
-        if lease is not None and not queue.has_seen(annotator_id, lease["item_id"]):
+        if lease is not None and not queue.has_seen(annotator_id, lease["item_id"]) \
+                and lease["item_id"] not in exclude:
             storage.write(conn, lambda c: store.extend_lease(c, annotator_id, lease["item_id"], expires))
-            return _assignment(cur, project, annotator_id, lease["item_id"], lease["shown_at"])
+            return lease["item_id"], lease["shown_at"]
         leases = store.others_leases(cur, project.id, annotator_id, now)
-        item_id = queue.best(queue.open_mask(annotator_id, leases, project.config.overlap))
+        item_id = queue.best(queue.open_mask(annotator_id, leases, project.config.overlap) & queue.outside(exclude))
         if item_id is None:
             return None
         storage.write(conn, lambda c: store.replace_lease(c, project.id, annotator_id, item_id, now, expires))
-    return _assignment(cur, project, annotator_id, item_id, now)
+        return item_id, now
+
+    with _LOCK:
+        chosen = _with_queue_lock(conn, project.id, choose_and_lease)
+    if chosen is None:
+        return None
+    return _assignment(storage.cursor(conn), project, annotator_id, *chosen)
 
 
-def _assignment(cur: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
+def _with_queue_lock(conn: Connection, project_id: int, fn: Callable[[Cursor], T]) -> T:
+    """Run `fn(cur)` with the project's queue to itself; the caller holds `_LOCK`.
+
+    DuckDB: one process, so `_LOCK` suffices and `fn`'s writes commit one by one, as before.
+    PostgreSQL: several app servers share the database, so `fn` runs in one transaction that first
+    takes the project's advisory lock (storage.assignment.lock_project_queue): the choice and the
+    lease, or the k check and the label, commit before another server's check can see the project.
+    Mark the in-memory queue only after this returns (committed): a mark for a rolled-back write
+    would let the queue's fingerprint match a store it does not hold.
+    """
+    if not storage.db.is_postgres(conn):
+        return fn(storage.cursor(conn))
+
+    def locked(cur: Cursor) -> T:
+        store.lock_project_queue(cur, project_id)
+        return fn(cur)
+    return storage.write(conn, locked)
+
+
+def _assignment(cur: Cursor, project: Project, annotator_id: int, item_id: int,
                 shown_at: datetime, order: str | None = None) -> Assignment:
     """The item as this annotator sees it: in `order`, else in their hashed order (pairwise)."""
     item = item_store.get_item(cur, item_id)
@@ -96,7 +129,7 @@ def _assignment(cur: duckdb.DuckDBPyConnection, project: Project, annotator_id: 
                       texts, order, shown_at)
 
 
-def submit_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
+def submit_label(conn: Connection, project: Project, annotator_id: int, item_id: int,
                  values: Mapping, *, both_bad: bool = False, justification: str | None = None,
                  confidence: int | None = None, now: datetime | None = None) -> int:
     """Record the annotator's label on the item they were served.
@@ -113,25 +146,28 @@ def submit_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id
             invalid (see annotate.labeling.labels.record_label).
     """
     now = now or utc_now()
-    cur = storage.cursor(conn)
     order = presented_order(annotator_id, item_id) if project.task_type == "pairwise" else None
     canonical = canonical_values(values, order) if order else values
-    with _LOCK:
+
+    def check_and_record(cur: Cursor) -> int:
         lease = store.get_lease(cur, annotator_id, item_id)
         if (lease is None or lease["expires_at"] <= now) and \
                 store.completed_count(cur, item_id, annotator_id, now) >= project.config.overlap:
             raise LabelError(f"Item {item_id} of project '{project.name}' got its {project.config.overlap} "
                              f"labels while your lease had expired; please take the next item")
         seconds = (now - lease["shown_at"]).total_seconds() if lease else None
-        event_id = record_label(conn, project, annotator_id, item_id, canonical, presented_order=order,
-                                both_bad=both_bad, justification=justification, confidence=confidence,
-                                seconds=seconds)
-        _mark(conn, project, annotator_id, item_id, "label")
+        return record_label(conn, project, annotator_id, item_id, canonical, presented_order=order,
+                            both_bad=both_bad, justification=justification, confidence=confidence,
+                            seconds=seconds)
+
+    with _LOCK:
+        event_id = _with_queue_lock(conn, project.id, check_and_record)
+        _mark(conn, project, annotator_id, item_id, "label", event_id)
     _rerank_in_background(conn, project)
     return event_id
 
 
-def _rerank_in_background(conn: duckdb.DuckDBPyConnection, project: Project) -> None:
+def _rerank_in_background(conn: Connection, project: Project) -> None:
     """Let the router re-rank pending items if enough new labels arrived (online mode).
 
     A re-rank refits the router (seconds on a large project), so it runs in a thread and never
@@ -155,36 +191,40 @@ def _rerank_in_background(conn: duckdb.DuckDBPyConnection, project: Project) -> 
     threading.Thread(target=run, name="rerank", daemon=True).start()
 
 
-def _mark(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int, kind: str) -> None:
+def _mark(conn: Connection, project: Project, annotator_id: int, item_id: int, kind: str, event_id: int) -> None:
     """Tell the in-memory queue about our own event (its lease is replaced on the next item)."""
     queue = cached_queue(conn, project.id)
     if queue is not None:
-        queue.mark(annotator_id, item_id, kind)
+        queue.mark(annotator_id, item_id, kind, event_id)
 
 
-def skip_item(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
+def skip_item(conn: Connection, project: Project, annotator_id: int, item_id: int,
               reason: str, now: datetime | None = None) -> int:
     """Skip the item with a reason; it leaves this annotator's queue."""
     now = now or utc_now()
-    cur = storage.cursor(conn)
-    with _LOCK:
+
+    def skip(cur: Cursor) -> int:
         lease = store.get_lease(cur, annotator_id, item_id)
         seconds = (now - lease["shown_at"]).total_seconds() if lease else None
-        event_id = record_skip(conn, project, annotator_id, item_id, reason, seconds=seconds)
-        _mark(conn, project, annotator_id, item_id, "skip")
+        return record_skip(conn, project, annotator_id, item_id, reason, seconds=seconds)
+
+    with _LOCK:
+        event_id = _with_queue_lock(conn, project.id, skip)
+        _mark(conn, project, annotator_id, item_id, "skip", event_id)
     return event_id
 
 
-def flag_item(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
+def flag_item(conn: Connection, project: Project, annotator_id: int, item_id: int,
               comment: str) -> int:
     """Flag the item for the researchers; it stays on screen to be labeled or skipped."""
     with _LOCK:
-        event_id = record_flag(conn, project, annotator_id, item_id, comment)
-        _mark(conn, project, annotator_id, item_id, "other")
+        event_id = _with_queue_lock(conn, project.id,
+                                    lambda cur: record_flag(conn, project, annotator_id, item_id, comment))
+        _mark(conn, project, annotator_id, item_id, "other", event_id)
     return event_id
 
 
-def load_for_edit(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int,
+def load_for_edit(conn: Connection, project: Project, annotator_id: int,
                   event_id: int) -> Assignment:
     """The item of one of the annotator's current labels, with that label's values as presented."""
     cur = storage.cursor(conn)
@@ -212,7 +252,7 @@ def presented_values(project: Project, rows: list, order: str | None) -> dict:
     return scores
 
 
-def edit_from_history(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, event_id: int,
+def edit_from_history(conn: Connection, project: Project, annotator_id: int, event_id: int,
                       values: Mapping, *, seconds: float | None = None, both_bad: bool = False,
                       justification: str | None = None, confidence: int | None = None) -> int:
     """Replace one of the annotator's labels (values as on screen); the old event stays.
@@ -228,14 +268,14 @@ def edit_from_history(conn: duckdb.DuckDBPyConnection, project: Project, annotat
         order = event["presented_order"] or presented_order(annotator_id, event["item_id"])
     canonical = canonical_values(values, order) if order else values
     with _LOCK:
-        new_id = edit_label(conn, project, annotator_id, event_id, canonical, seconds=seconds,
-                            presented_order=order, both_bad=both_bad, justification=justification,
-                            confidence=confidence)
-        _mark(conn, project, annotator_id, event["item_id"], "other")
+        new_id = _with_queue_lock(conn, project.id, lambda cur: edit_label(
+            conn, project, annotator_id, event_id, canonical, seconds=seconds, presented_order=order,
+            both_bad=both_bad, justification=justification, confidence=confidence))
+        _mark(conn, project, annotator_id, event["item_id"], "other", new_id)
     return new_id
 
 
-def progress(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int,
+def progress(conn: Connection, project: Project, annotator_id: int,
              now: datetime | None = None) -> dict:
     """{done, assigned, today}: assigned = done + items this annotator could still be served."""
     now = now or utc_now()
@@ -249,7 +289,7 @@ def progress(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: in
     return {**counts, "assigned": counts["done"] + remaining}
 
 
-def history(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int,
+def history(conn: Connection, project: Project, annotator_id: int,
             limit: int = HISTORY_LIMIT) -> pd.DataFrame:
     """The annotator's recent current labels, newest first: event_id, ordinal (the item's number
     in their history, shown instead of the dataset's id, which can name models), prompt, label (a
@@ -271,7 +311,7 @@ def describe_label(project: Project, rows: list, order: str | None) -> str:
                      for idx, scores in sorted(values.items()))
 
 
-def annotator_progress(conn: duckdb.DuckDBPyConnection, now: datetime | None = None) -> pd.DataFrame:
+def annotator_progress(conn: Connection, now: datetime | None = None) -> pd.DataFrame:
     """Per annotator and project: labels, today, skips, flags, median_seconds, last_event_at."""
     now = now or utc_now()
     day_start = now.replace(hour=0, minute=0, second=0, microsecond=0)

@@ -29,10 +29,10 @@ import secrets
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 
-import duckdb
 
 import storage
 from storage import sessions as store
+from storage.db import Connection, Cursor
 from annotate.labeling.annotators import authenticate, hash_token
 from annotate.clock import utc_now
 from annotate.errors import AnnotateError, AuthError
@@ -63,7 +63,7 @@ class SessionEndedError(AuthError):
     """The session may not continue: logged out, expired, account deactivated, or token reset."""
 
 
-def login(conn: duckdb.DuckDBPyConnection, token: str, client: str, now: datetime | None = None) -> dict:
+def login(conn: Connection, token: str, client: str, now: datetime | None = None) -> dict:
     """Exchange an invite token for a new session; return the user with its SESSION_KEY.
 
     Args:
@@ -90,7 +90,7 @@ def login(conn: duckdb.DuckDBPyConnection, token: str, client: str, now: datetim
         raise
     key = secrets.token_urlsafe(32)
 
-    def start(cur: duckdb.DuckDBPyConnection) -> None:
+    def start(cur: Cursor) -> None:
         store.delete_expired(cur, now)
         store.insert_session(cur, hash_token(key), annotator["id"], now, now + SESSION_TTL, client)
 
@@ -98,12 +98,12 @@ def login(conn: duckdb.DuckDBPyConnection, token: str, client: str, now: datetim
     return resume_session(conn, key, now)
 
 
-def _record_failure(cur: duckdb.DuckDBPyConnection, client: str, target: str, now: datetime) -> None:
+def _record_failure(cur: Cursor, client: str, target: str, now: datetime) -> None:
     store.delete_failures_before(cur, now - WINDOW)
     store.insert_failure(cur, client, target, now)
 
 
-def resume_session(conn: duckdb.DuckDBPyConnection, key: str, now: datetime | None = None) -> dict:
+def resume_session(conn: Connection, key: str, now: datetime | None = None) -> dict:
     """The user of the session with this key as the store has them now (role included), or raise.
 
     Used for a session key from a cookie (a reload, a second tab) and, through check_session, on
@@ -126,12 +126,12 @@ def resume_session(conn: duckdb.DuckDBPyConnection, key: str, now: datetime | No
     return session | {SESSION_KEY: key}
 
 
-def check_session(conn: duckdb.DuckDBPyConnection, user: dict, now: datetime | None = None) -> dict:
+def check_session(conn: Connection, user: dict, now: datetime | None = None) -> dict:
     """Return the logged-in `user` as the store has them now (role included), or raise SessionEndedError."""
     return resume_session(conn, user.get(SESSION_KEY) or "", now)
 
 
-def logout(conn: duckdb.DuckDBPyConnection, key: str) -> None:
+def logout(conn: Connection, key: str) -> None:
     """End the session with this key (every tab that shares it is logged out on its next click)."""
     storage.write(conn, lambda c: store.delete_session(c, hash_token(key or "")), transaction=False)
 
@@ -145,7 +145,7 @@ def token_target(token: str) -> str:
     return hash_token((token or "")[:TARGET_PREFIX])[:16]
 
 
-def retry_after(conn: duckdb.DuckDBPyConnection, client: str, target: str, now: datetime) -> timedelta:
+def retry_after(conn: Connection, client: str, target: str, now: datetime) -> timedelta:
     """How long an attempt from `client` at `target` must still wait (zero if it need not).
 
     The longer of the two waits: failures from this client (unless it is UNKNOWN_CLIENT) and

@@ -10,9 +10,8 @@ from __future__ import annotations
 import threading
 from typing import Mapping
 
-import duckdb
-
 import storage
+from storage.db import Connection, Cursor
 from storage import items as item_store, labels as store
 from annotate.errors import LabelError, NotFoundError
 from annotate.projects import Project
@@ -37,7 +36,7 @@ def canonical_values(values: Mapping[str, int], presented_order: str) -> dict[st
     return {aspect: None if value is None else sign * int(value) for aspect, value in values.items()}
 
 
-def record_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
+def record_label(conn: Connection, project: Project, annotator_id: int, item_id: int,
                  values: Mapping, *, presented_order: str | None = None, both_bad: bool = False,
                  justification: str | None = None, confidence: int | None = None,
                  seconds: float | None = None, supersedes: int | None = None, source: str = "app") -> int:
@@ -71,14 +70,17 @@ def record_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id
     return _insert(conn, project, event, rows)
 
 
-def _insert(conn: duckdb.DuckDBPyConnection, project: Project, event: dict, rows: list) -> int:
+def _insert(conn: Connection, project: Project, event: dict, rows: list) -> int:
     """Check the item, the annotator and the label chain, then insert; explain a refusal precisely.
 
-    DuckDB lets one process write the file, so a lock per annotator (striped) makes "check, then
-    insert" atomic: the same annotator cannot slip a second label on an item between the two.
+    "Check, then insert" must be atomic so that the same annotator cannot slip a second label on an
+    item between the two. DuckDB lets one process write the file, so a lock per annotator (striped)
+    does it; on PostgreSQL, where several app servers write, the check and the insert also run in
+    one transaction holding the annotator's advisory lock (storage.labels.lock_annotator).
     """
-    with _ANNOTATOR_LOCKS[event["annotator_id"] % len(_ANNOTATOR_LOCKS)]:
-        context = store.label_context(storage.cursor(conn), event["annotator_id"], event["item_id"])
+    def check_and_insert(cur: Cursor) -> int:
+        store.lock_annotator(cur, event["annotator_id"])
+        context = store.label_context(cur, event["annotator_id"], event["item_id"])
         if context["item_project_id"] != project.id:
             raise NotFoundError(f"No item {event['item_id']} in project '{project.name}'")
         if not context["is_active"]:
@@ -90,10 +92,13 @@ def _insert(conn: duckdb.DuckDBPyConnection, project: Project, event: dict, rows
                                  f"edit event {current} instead")
             raise LabelError(f"Event {supersedes} is not the annotator's current label of item "
                              f"{event['item_id']} (the current one is {current}); it cannot be edited")
-        return storage.write(conn, lambda c: store.insert_label_event(c, event, rows), transaction=False)
+        return store.insert_label_event(cur, event, rows)
+
+    with _ANNOTATOR_LOCKS[event["annotator_id"] % len(_ANNOTATOR_LOCKS)]:
+        return storage.write(conn, check_and_insert, transaction=False)
 
 
-def edit_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, event_id: int,
+def edit_label(conn: Connection, project: Project, annotator_id: int, event_id: int,
                values: Mapping, **fields) -> int:
     """Replace one of the annotator's own current labels by a new event; the old one stays."""
     old = store.get_event(storage.cursor(conn), event_id)
@@ -103,13 +108,13 @@ def edit_label(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: 
     return record_label(conn, project, annotator_id, old["item_id"], values, supersedes=int(event_id), **fields)
 
 
-def record_skip(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
+def record_skip(conn: Connection, project: Project, annotator_id: int, item_id: int,
                 reason: str, seconds: float | None = None) -> int:
     """Append a skip event with its reason; the item leaves this annotator's queue."""
     return _record_note(conn, project, annotator_id, item_id, "skip", reason, seconds)
 
 
-def record_flag(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int,
+def record_flag(conn: Connection, project: Project, annotator_id: int, item_id: int,
                 comment: str, seconds: float | None = None) -> int:
     """Append a flag event with a comment for the researchers (the item stays in the queue)."""
     return _record_note(conn, project, annotator_id, item_id, "flag", comment, seconds)

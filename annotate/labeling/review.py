@@ -23,18 +23,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 import storage
-from storage import items as item_store, judgments as judgment_store, review as store
+from storage import items as item_store, judgments as judgment_store, review as store, study_quality as quality_store
+from storage.db import Connection, Cursor
 from annotate.analysis.verdicts import combined_verdicts
 from annotate.errors import AnnotateError, NotFoundError
 from annotate.labeling.annotators import ROLES, get_annotator
 from annotate.labeling.labels import record_label
 from annotate.projects import Project, get_project
 from annotate.signs import VERDICT
+from annotate.study import participants as study_participants_lib, reports as study_reports
+from annotate.study.quality import is_fast
 
 REASONS = {"flagged": "Flagged", "skipped": "Skipped", "split": "Humans split",
            "judge_disagrees": "Judge disagrees with humans"}
@@ -42,7 +44,7 @@ STATUSES = ("open", "closed", "all")
 LOW_AGREEMENT = 0.65
 RUBRIC_GAP = 2.0
 ITEM_COLUMNS = ["item_id", "id", "reasons", "status", "human_labels", "human_majority", "judges",
-                "adjudicated", "flags", "skips", "waiting_for"]
+                "adjudicated", "flags", "skips", "waiting_for", "fast_labels"]
 
 
 @dataclass
@@ -64,7 +66,7 @@ class ReviewQueue:
                 "items": rows(self.items.drop(columns="item_id")), "annotators": rows(self.annotators)}
 
 
-def review_queue(conn: duckdb.DuckDBPyConnection, project_name: str, *, reasons: tuple[str, ...] = (),
+def review_queue(conn: Connection, project_name: str, *, reasons: tuple[str, ...] = (),
                  status: str = "open", annotator: str | None = None,
                  low_agreement: float = LOW_AGREEMENT) -> ReviewQueue:
     """The items that need a researcher's look, with counts per reason.
@@ -183,10 +185,41 @@ def _item_table(project: Project, cur, per_item: pd.DataFrame, values: pd.DataFr
     table["reasons"] = table.apply(lambda r: ", ".join(REASONS[k] for k in REASONS if r[k]), axis=1) \
         if len(table) else pd.Series(dtype=object)
     table["waiting_for"] = _waiting_for(cur, project, actions, table.index)
+    table["fast_labels"] = fast_label_words(cur, project).reindex(table.index).fillna("")
     table = table.reset_index().rename(columns={"external_id": "id"})
     for column in ("human_labels", "human_majority", "judges", "flags", "skips"):
         table[column] = table[column].fillna("").astype(str) if column in table else ""
     return table
+
+
+def _fast_labels(cur, project: Project) -> pd.DataFrame:
+    """Current labels (any annotator, adjudications aside) faster than the project's minimum time
+    (annotate.study.settings.StudySettings.min_seconds; none when it is 0): label_times rows."""
+    times = quality_store.label_times(cur, project.id)
+    return times[is_fast(times["seconds"], project.config.study.min_seconds or None)
+                 & (times["source"] != store.ADJUDICATED)]
+
+
+def fast_label_words(cur, project: Project) -> pd.Series:
+    """Per item, its labels faster than the project's minimum time in words ('participant-3-1: 2 s')."""
+    fast = _fast_labels(cur, project)
+    if fast.empty:
+        return pd.Series(dtype=object)
+    words = fast["annotator"].astype(str) + ": " + fast["seconds"].round(1).map("{:g} s".format).astype(str)
+    return words.groupby(fast["item_id"].to_numpy()).agg(", ".join).astype(object)
+
+
+def fast_labels_table(conn: Connection, project_name: str) -> pd.DataFrame:
+    """Every current label faster than the project's minimum time, for the review page: id (the
+    item's dataset id), participant (the annotator's name), seconds. They are marked, never hidden:
+    reports and exports count them (the quality table counts them per participant)."""
+    project = get_project(conn, project_name)
+    cur = storage.cursor(conn)
+    fast = _fast_labels(cur, project)
+    ids = item_store.items_frame(cur, project.id)[["item_id", "external_id"]]
+    out = fast.merge(ids, on="item_id").sort_values(["seconds", "event_id"])
+    return pd.DataFrame({"id": out["external_id"].to_numpy(), "participant": out["annotator"].to_numpy(),
+                         "seconds": out["seconds"].astype(float).round(1).to_numpy()})
 
 
 def _waiting_for(cur, project: Project, actions: pd.DataFrame, item_ids: pd.Index) -> list[int]:
@@ -240,7 +273,7 @@ class ReviewItem:
     actions: pd.DataFrame
 
 
-def review_item(conn: duckdb.DuckDBPyConnection, project_name: str, external_id: str) -> ReviewItem:
+def review_item(conn: Connection, project_name: str, external_id: str) -> ReviewItem:
     """Everything about one item: texts with model names, every event, every judgment, actions."""
     project, item_id = _find(conn, project_name, external_id)
     cur = storage.cursor(conn)
@@ -277,7 +310,7 @@ def describe_values(project: Project, label_values) -> str:
 # ---------------------------------------------------------------- actions
 
 
-def resolve_item(conn: duckdb.DuckDBPyConnection, project_name: str, external_id: str, researcher: str,
+def resolve_item(conn: Connection, project_name: str, external_id: str, researcher: str,
                  note: str) -> int:
     """Close the item's flags, skips and disagreements up to now, with a note; return the action id.
 
@@ -289,13 +322,13 @@ def resolve_item(conn: duckdb.DuckDBPyConnection, project_name: str, external_id
     project, item_id = _find(conn, project_name, external_id)
     person = _researcher(conn, researcher)
 
-    def write(cur: duckdb.DuckDBPyConnection) -> int:
+    def write(cur: Cursor) -> int:
         return store.insert_action(cur, project.id, item_id, person["id"], "resolve", note.strip(),
                                    last_event_id=store.last_event_id(cur, item_id))
     return storage.write(conn, write)
 
 
-def requeue_item(conn: duckdb.DuckDBPyConnection, project_name: str, external_id: str, researcher: str,
+def requeue_item(conn: Connection, project_name: str, external_id: str, researcher: str,
                  more: int = 1, note: str | None = None) -> int:
     """Send the item back to the annotators for `more` human labels; return the action id.
 
@@ -307,7 +340,7 @@ def requeue_item(conn: duckdb.DuckDBPyConnection, project_name: str, external_id
     project, item_id = _find(conn, project_name, external_id)
     person = _researcher(conn, researcher)
 
-    def write(cur: duckdb.DuckDBPyConnection) -> int:
+    def write(cur: Cursor) -> int:
         _, counted = store.labels_toward_k(cur, item_id)
         extra = max(counted - project.config.overlap, 0) + int(more)
         return store.insert_action(cur, project.id, item_id, person["id"], "requeue", (note or "").strip() or None,
@@ -315,7 +348,7 @@ def requeue_item(conn: duckdb.DuckDBPyConnection, project_name: str, external_id
     return storage.write(conn, write)
 
 
-def adjudicate_item(conn: duckdb.DuckDBPyConnection, project_name: str, external_id: str, researcher: str,
+def adjudicate_item(conn: Connection, project_name: str, external_id: str, researcher: str,
                     values: dict, *, both_bad: bool = False, note: str | None = None) -> int:
     """Record the researcher's final label of the item (source 'adjudicated'); return the event id.
 
@@ -340,7 +373,50 @@ def adjudicate_item(conn: duckdb.DuckDBPyConnection, project_name: str, external
                         justification=(note or "").strip() or None, supersedes=previous, source=store.ADJUDICATED)
 
 
-def _find(conn: duckdb.DuckDBPyConnection, project_name: str, external_id: str) -> tuple[Project, int]:
+STATUS_WORDS = {"active": "Taking part", "completed": "Completed", "failed_qualification": "Ended after training",
+                "stopped_attention": "Stopped: failed attention checks", "excluded": "Stopped by a researcher"}
+PARTICIPANT_COLUMNS = ["participant", "status", "is_excluded", "reason", "items_done", "attention_failed",
+                       "attention_checks", "fast_labels"]
+
+
+def study_participants(conn: Connection, project_name: str) -> pd.DataFrame:
+    """A crowd study's participants as the review page lists them, the excluded first.
+
+    Returns:
+        PARTICIPANT_COLUMNS: participant (the opaque name, never the platform id), status (in
+        words: STATUS_WORDS of annotate.study.participants.STATUSES), is_excluded, reason (why excluded; empty when
+        not), items_done (labels plus attention checks), attention_failed of attention_checks,
+        fast_labels (labels under the project's minimum time; 0 without one). From
+        annotate.study.reports.participants_table, without the platform columns.
+    """
+    table = study_reports.participants_table(conn, get_project(conn, project_name))
+    table = table.rename(columns={"annotator": "participant", "exclusion_reason": "reason"})
+    table["reason"] = table["reason"].where(table["is_excluded"]).fillna("")
+    table["status"] = table["status"].map(STATUS_WORDS).fillna(table["status"])
+    return table.sort_values(["is_excluded", "participant"], ascending=[False, True]).reset_index(drop=True)[
+        PARTICIPANT_COLUMNS]
+
+
+def set_participant_exclusion(conn: Connection, project_name: str, participant: str, researcher: str,
+                              is_excluded: bool, reason: str | None = None) -> None:
+    """Exclude a participant's labels from reports and exports ("Exclude"), or include them again
+    ("Include again"), through annotate.study.participants.set_excluded; the reason keeps the
+    researcher's name.
+
+    Raises:
+        AnnotateError: a researcher without the role, or excluding without a reason.
+        NotFoundError: no such participant in the project.
+    """
+    project = get_project(conn, project_name)
+    person = _researcher(conn, researcher)
+    row = study_participants_lib.find_participant(conn, project, participant)
+    if is_excluded and not (reason or "").strip():
+        raise AnnotateError(f"Excluding {participant} needs a reason (kept with the exclusion)")
+    words = f"{reason.strip()} (excluded by {person['name']})" if is_excluded else None
+    study_participants_lib.set_excluded(conn, project, int(row["annotator_id"]), is_excluded, words)
+
+
+def _find(conn: Connection, project_name: str, external_id: str) -> tuple[Project, int]:
     project = get_project(conn, project_name)
     item_id = item_store.item_id_for(storage.cursor(conn), project.id, str(external_id))
     if item_id is None:
@@ -348,7 +424,7 @@ def _find(conn: duckdb.DuckDBPyConnection, project_name: str, external_id: str) 
     return project, item_id
 
 
-def _researcher(conn: duckdb.DuckDBPyConnection, name: str) -> dict:
+def _researcher(conn: Connection, name: str) -> dict:
     person = get_annotator(conn, name)
     if ROLES.index(person["role"]) < ROLES.index("researcher") or not person["is_active"]:
         raise AnnotateError(f"'{name}' is not an active researcher or admin; only they can review items")
@@ -361,13 +437,16 @@ ORDER_WORDS = {"AB": "A left, B right", "BA": "B left, A right"}
 JUDGE_ORDER_WORDS = {"AB": "A first, B second", "BA": "B first, A second"}
 
 
-def events_table(item: ReviewItem) -> pd.DataFrame:
+def events_table(item: ReviewItem, min_seconds: float | None = None) -> pd.DataFrame:
     """The item's events for people: Annotator, Rater, Action, Label, Both bad, Order shown, Time
-    (UTC), Seconds, Justification or note, Status."""
+    (UTC), Seconds, Justification or note, Status; with the project's minimum time per label
+    (`min_seconds`), a label faster than it says so in Status (marked, never hidden)."""
     events = item.events
     rater = np.where(events["source"] == store.ADJUDICATED, "adjudicator", events["annotator_kind"])
     status = np.where(events["kind"] != "label", "", np.where(events["is_current"].astype(bool), "current",
                                                                  "superseded by an edit"))
+    too_fast = (events["kind"] == "label").to_numpy() & is_fast(events["seconds"], min_seconds).to_numpy()
+    status = np.where(too_fast, np.char.add(status.astype(str), f", faster than {min_seconds or 0:g} s"), status)
     return pd.DataFrame({
         "Annotator": events["annotator"], "Rater": rater,
         "Action": events["kind"].map({"label": "label", "skip": "skipped", "flag": "flagged"}),

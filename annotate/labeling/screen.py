@@ -12,10 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, MutableMapping
 
-import duckdb
 
 import storage
 from storage import assignment as assignment_store
+from storage.db import Connection
 from annotate.errors import AnnotateError, LabelError
 from annotate.labeling import assignment, forms
 from annotate.labeling.assignment import Assignment
@@ -109,7 +109,7 @@ def screen_values(project: Project, values: Mapping[str, Any]) -> dict:
     return scores
 
 
-def handle_action(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int,
+def handle_action(conn: Connection, project: Project, annotator_id: int,
                   state: MutableMapping, message: Mapping[str, Any] | None) -> Outcome | None:
     """Perform one message from the label controls, if it names the form on screen.
 
@@ -153,8 +153,15 @@ def handle_action(conn: duckdb.DuckDBPyConnection, project: Project, annotator_i
         return Outcome("refused", str(exc))
 
 
-def _submit(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, form: forms.Form,
-            message: Mapping[str, Any]) -> Outcome:
+def submit_fields(project: Project, message: Mapping[str, Any]) -> tuple[dict, dict]:
+    """A submit message's values (as presented, see screen_values) and its other fields (both_bad,
+    justification, confidence), checked: what assignment.submit_label and a study's submit
+    (annotate.study.flow.submit) take.
+
+    Raises:
+        LabelError: a row without a value, a confidence that is not a whole number, a
+            justification that is not text.
+    """
     values, confidence, justification = message.get("values") or {}, message.get("confidence"), message.get("justification")
     if not isinstance(values, Mapping):
         raise LabelError("Choose a value for every row before submitting")
@@ -166,7 +173,12 @@ def _submit(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int
     fields = {"both_bad": bool(message.get("both_bad")) and project.task_type == "pairwise",
               "justification": justification.strip() or None if justification else None,
               "confidence": int(confidence) if confidence is not None and project.config.ask_confidence else None}
-    values = screen_values(project, values)
+    return screen_values(project, values), fields
+
+
+def _submit(conn: Connection, project: Project, annotator_id: int, form: forms.Form,
+            message: Mapping[str, Any]) -> Outcome:
+    values, fields = submit_fields(project, message)
     if form.event_id is not None:
         assignment.edit_from_history(conn, project, annotator_id, form.event_id, values, **fields)
         ordinal = history_ordinal(conn, project, annotator_id, form.item_id)
@@ -183,7 +195,7 @@ def _submit(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int
     return Outcome("saved", f"Saved item {ordinal} of your history.")
 
 
-def history_ordinal(conn: duckdb.DuckDBPyConnection, project: Project, annotator_id: int, item_id: int) -> int | None:
+def history_ordinal(conn: Connection, project: Project, annotator_id: int, item_id: int) -> int | None:
     """The item's number in the annotator's history of the project (1 = the first they labeled):
     what annotators see instead of the dataset's id, which can name models."""
     return assignment_store.history_ordinal(storage.cursor(conn), project.id, annotator_id, item_id)

@@ -7,10 +7,10 @@ The router works without this feature; it is computed only when asked for.
 """
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 
 import storage
+from storage.db import Connection
 from annotate.errors import AnnotateError
 from annotate.extras import require_models
 from annotate.hashing import stable_hash
@@ -32,7 +32,7 @@ def _model():
     return _models["model"]
 
 
-def embed_texts(conn: duckdb.DuckDBPyConnection, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, int]:
+def embed_texts(conn: Connection, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, int]:
     """Return (unit vectors in `texts` order, number of texts that had to be encoded)."""
     hashes = [stable_hash(t) for t in texts]
     cached = store.cached_embeddings(storage.cursor(conn), MODEL_NAME, hashes)
@@ -46,7 +46,7 @@ def embed_texts(conn: duckdb.DuckDBPyConnection, texts: list[str], batch_size: i
     return np.stack([cached[h] for h in hashes]) if hashes else np.zeros((0, 384)), len(missing)
 
 
-def response_cosine(conn: duckdb.DuckDBPyConnection, text_a: list[str], text_b: list[str]) -> np.ndarray:
+def response_cosine(conn: Connection, text_a: list[str], text_b: list[str]) -> np.ndarray:
     """Cosine similarity of each pair (text_a[i], text_b[i]), from cached or fresh embeddings."""
     vectors, _ = embed_texts(conn, list(text_a) + list(text_b))
     n = len(text_a)

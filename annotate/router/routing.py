@@ -12,21 +12,26 @@ Routing is apart from relabeling (issue 16): an item routed to the AI carries `a
 judge's name; with `ai_label='model'` the router's label model (label_model.py, with the bought
 human labels of items that share a response) gives every AI item its label, and `ai_source` is
 LABEL_MODEL_SOURCE: that row is the provenance the export reports.
+
+A re-rank holds the project's job lease (annotate.jobs), so with several app servers on one
+database a project is re-ranked by one of them at a time: a submit on another server finds the
+job busy and leaves it to the holder.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 
-import duckdb
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 import storage
+from storage.db import Connection, Cursor
 from annotate.analysis.reference import reference_labels
 from annotate.analysis.verdicts import combined_verdicts
 from annotate.errors import AnnotateError, NotFoundError
+from annotate.jobs import JobBusyError, JobLease, rerank_job_key
 from annotate.projects import Project, get_project
 from annotate.router.budget import Budget, BudgetError
 from annotate.router.features import VERDICT, ItemFeatures, build_features
@@ -89,7 +94,7 @@ class RoutingPlan:
         return int((self.decisions["route"].eq("human") & ~self.decisions["is_labelled"]).sum())
 
 
-def resolve_judge(conn: duckdb.DuckDBPyConnection, project: Project, judge: str) -> int:
+def resolve_judge(conn: Connection, project: Project, judge: str) -> int:
     """The id of the judge called `judge` with judgments in the project (the one with most)."""
     judges = judgments_store.list_judges(storage.cursor(conn), project.id)
     matches = judges[judges["name"] == judge].sort_values("judgments", ascending=False)
@@ -99,13 +104,13 @@ def resolve_judge(conn: duckdb.DuckDBPyConnection, project: Project, judge: str)
     return int(matches["id"].iloc[0])
 
 
-def project_judges(conn: duckdb.DuckDBPyConnection, project: str) -> list[str]:
+def project_judges(conn: Connection, project: str) -> list[str]:
     """Names of the judges with judgments in the project, in id order."""
     found = get_project(conn, project)
     return list(dict.fromkeys(judgments_store.list_judges(storage.cursor(conn), found.id)["name"]))
 
 
-def project_labels(conn: duckdb.DuckDBPyConnection, project: str) -> pd.DataFrame:
+def project_labels(conn: Connection, project: str) -> pd.DataFrame:
     """Current overall pairwise human labels in event order: item_id, annotator_id, annotator,
     source, value.
 
@@ -127,7 +132,7 @@ def reference_classes(labels: pd.DataFrame, policy: str) -> pd.Series:
     return reference_labels(labels, policy)
 
 
-def load_features(conn: duckdb.DuckDBPyConnection, project: str, judge: str, item_ids: np.ndarray | None = None,
+def load_features(conn: Connection, project: str, judge: str, item_ids: np.ndarray | None = None,
                   embeddings: bool = False) -> ItemFeatures:
     """Features of the project's items (or of `item_ids`) with `judge` as the primary judge and the
     project's opted-in metadata columns (`router_metadata`)."""
@@ -158,7 +163,7 @@ def known_classes(labels: pd.DataFrame, item_ids: np.ndarray, policy: str) -> np
     return reference_classes(labels, policy).reindex(item_ids).to_numpy(dtype=float)
 
 
-def plan_routing(conn: duckdb.DuckDBPyConnection, project: str, judge: str, strategy: str, budget: Budget,
+def plan_routing(conn: Connection, project: str, judge: str, strategy: str, budget: Budget,
                  seed: int = 0, embeddings: bool = False, calibration: np.ndarray | None = None,
                  ai_label: str = "judge") -> RoutingPlan:
     """Decide every item's route with the labels known now (nothing is written).
@@ -257,7 +262,7 @@ def _snapshots(features: ItemFeatures, frame: pd.DataFrame) -> list[str]:
     return snap.to_json(orient="records", lines=True).splitlines()
 
 
-def apply_routing(conn: duckdb.DuckDBPyConnection, project: str, judge: str, strategy: str, budget: Budget,
+def apply_routing(conn: Connection, project: str, judge: str, strategy: str, budget: Budget,
                   seed: int = 0, every_n: int = DEFAULT_EVERY_N, embeddings: bool = False,
                   ai_label: str = "judge") -> RoutingPlan:
     """Plan and write the routing of every item (one routing run); return the plan."""
@@ -271,7 +276,7 @@ def _write(conn, plan: RoutingPlan, kind: str, every_n: int, rows: pd.DataFrame,
                            "embeddings": embeddings, "ai_label": plan.ai_label})
     n_labels = store.count_current_labels(storage.cursor(conn), plan.project.id)
 
-    def write(cur: duckdb.DuckDBPyConnection) -> int:
+    def write(cur: Cursor) -> int:
         run_id = store.insert_routing_run(cur, plan.project.id, kind, plan.judge_id, plan.strategy, settings,
                                           plan.model_version, n_labels, every_n)
         decisions = rows.assign(project_id=plan.project.id, strategy=plan.strategy,
@@ -280,23 +285,52 @@ def _write(conn, plan: RoutingPlan, kind: str, every_n: int, rows: pd.DataFrame,
     return storage.write(conn, write)
 
 
-def rerank_if_due(conn: duckdb.DuckDBPyConnection, project: str, every_n: int | None = None) -> bool:
+def rerank_if_due(conn: Connection, project: str, every_n: int | None = None) -> bool:
     """Re-rank pending items if `every_n` (else the run's own) new human labels arrived since the
-    last routing run; return whether it did. Costs two small queries when not due."""
+    last routing run; return whether it did. Costs two small queries when not due.
+
+    When another server (or thread) holds the project's re-rank lease, this one leaves the work to
+    it and returns False; after taking the lease it checks again whether a re-rank is still due
+    (the previous holder may just have done it).
+    """
     found = get_project(conn, project)
+    if not _is_rerank_due(conn, found, every_n):
+        return False
+    try:
+        with _rerank_lease(conn, found):
+            if not _is_rerank_due(conn, found, every_n):
+                return False
+            _rerank(conn, project)
+    except JobBusyError:
+        return False
+    return True
+
+
+def _is_rerank_due(conn: Connection, found: Project, every_n: int | None) -> bool:
     cur = storage.cursor(conn)
     run = store.latest_routing_run(cur, found.id)
     if run is None:
         return False
     every = every_n or run["every_n"] or DEFAULT_EVERY_N
-    if store.count_current_labels(cur, found.id) - run["n_labels"] < every:
-        return False
-    rerank(conn, project)
-    return True
+    return store.count_current_labels(cur, found.id) - run["n_labels"] >= every
 
 
-def rerank(conn: duckdb.DuckDBPyConnection, project: str) -> int:
-    """Refit with the labels known now and insert new decisions for pending items; return their count."""
+def _rerank_lease(conn: Connection, found: Project) -> JobLease:
+    return JobLease(conn, rerank_job_key(found.id), f"Re-ranking project '{found.name}'")
+
+
+def rerank(conn: Connection, project: str) -> int:
+    """Refit with the labels known now and insert new decisions for pending items; return their count.
+
+    Raises:
+        AnnotateError: the project was never routed. JobBusyError: it is being re-ranked now
+            (on this server or another one).
+    """
+    with _rerank_lease(conn, get_project(conn, project)):
+        return _rerank(conn, project)
+
+
+def _rerank(conn: Connection, project: str) -> int:
     found = get_project(conn, project)
     cur = storage.cursor(conn)
     run = store.latest_routing_run(cur, found.id)
@@ -311,7 +345,7 @@ def rerank(conn: duckdb.DuckDBPyConnection, project: str) -> int:
     return _write(conn, plan, "rerank", run["every_n"], pending, settings["embeddings"])
 
 
-def final_ai_labels(conn: duckdb.DuckDBPyConnection, project: str) -> pd.DataFrame:
+def final_ai_labels(conn: Connection, project: str) -> pd.DataFrame:
     """Items whose current route is 'ai', with the label the AI gives them.
 
     Returns:
@@ -372,7 +406,7 @@ def estimated_curve(plan: RoutingPlan) -> tuple[pd.DataFrame | None, str]:
     return curve, f"Estimated from {n_labels} human-labelled items (an error model of the judge)."
 
 
-def routing_status(conn: duckdb.DuckDBPyConnection, project: str) -> dict:
+def routing_status(conn: Connection, project: str) -> dict:
     """Counts of the current routing: items routed, to humans, to the AI, calibration items, and
     the human items labelled already against those still waiting for a label."""
     found = get_project(conn, project)

@@ -23,11 +23,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 import storage
+from storage.db import Connection
 from annotate.analysis.reference import rubric_reference
 from annotate.errors import AnnotateError
 from annotate.projects import get_project
@@ -61,7 +61,7 @@ class RubricUnits:
         return bool(np.nanmax(self.spread, initial=0) > 0)
 
 
-def load_units(conn: duckdb.DuckDBPyConnection, project: str, judge: str) -> RubricUnits:
+def load_units(conn: Connection, project: str, judge: str) -> RubricUnits:
     """The units of a rubric project with `judge` as the primary judge.
 
     Raises:
@@ -92,7 +92,7 @@ def load_units(conn: duckdb.DuckDBPyConnection, project: str, judge: str) -> Rub
                        units["ai"].to_numpy(dtype=float), units["spread"].fillna(0).to_numpy(dtype=float), x)
 
 
-def human_units(conn: duckdb.DuckDBPyConnection, project: str, units: RubricUnits) -> tuple[np.ndarray, np.ndarray]:
+def human_units(conn: Connection, project: str, units: RubricUnits) -> tuple[np.ndarray, np.ndarray]:
     """(reference score per unit, the first annotator's score per unit), NaN where unscored; a gold
     rater's scores (a benchmark's answer key, never bought from a human) are left out."""
     found = get_project(conn, project)
@@ -149,7 +149,7 @@ def unit_gains(units: RubricUnits, strategy: str, known_units: np.ndarray, calib
     return best.scores, best.name
 
 
-def simulate_rubric(conn: duckdb.DuckDBPyConnection, project: str, judge: str, budgets: list[float], seeds: int = 5,
+def simulate_rubric(conn: Connection, project: str, judge: str, budgets: list[float], seeds: int = 5,
                     strategies: tuple[str, ...] = RUBRIC_STRATEGIES, batch_fraction: float = 0.05,
                     split: str = "all"):
     """Simulate routing on a rubric project (module docstring); a SimulationResult like pairwise."""
@@ -195,7 +195,7 @@ def _route_rubric(units: RubricUnits, first: np.ndarray, strategy: str, fraction
     return np.where(bought[units.unit_item], first, units.ai_score), choice
 
 
-def plan_rubric_decisions(conn: duckdb.DuckDBPyConnection, project: str, judge: str, strategy: str, n_human: int,
+def plan_rubric_decisions(conn: Connection, project: str, judge: str, strategy: str, n_human: int,
                           is_calibration: np.ndarray, rng: np.random.Generator,
                           units: RubricUnits) -> tuple[pd.DataFrame, str]:
     """Routing decisions for a rubric project's items (routing.plan_routing's frame, AI label None:

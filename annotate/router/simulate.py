@@ -24,12 +24,12 @@ DEV_SHARE of the prompts in dev), so that settings tuned on dev are reported on 
 """
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
 import storage
+from storage.db import Connection
 from annotate.errors import AnnotateError
 from annotate.hashing import stable_hash
 from annotate.projects import get_project
@@ -168,7 +168,7 @@ def _run_all(features, first, gold, budgets, seeds, strategies, batch, calibrati
                 warnings.extend(n for n in notes if n not in warnings)
 
 
-def simulate(conn: duckdb.DuckDBPyConnection, project: str, judge: str, budgets: list[float], seeds: int = 5,
+def simulate(conn: Connection, project: str, judge: str, budgets: list[float], seeds: int = 5,
              strategies: tuple[str, ...] = DEFAULT_STRATEGIES, batch_fraction: float = 0.05,
              embeddings: bool = False, split: str = "all") -> SimulationResult:
     """Simulate routing on `project` with `judge` as the primary judge (see the module docstring).

@@ -208,7 +208,7 @@ export default function (component) {
       return;
     }
     const lower = key.toLowerCase();
-    if (lower === "s" && data.mode === "label") { handled(); openPanel("skip"); }
+    if (lower === "s" && data.mode === "label" && data.can_skip !== false) { handled(); openPanel("skip"); }
     else if (lower === "f" && data.mode === "label") { handled(); openPanel("flag"); }
     else if (lower === "b" && data.both_bad) { handled(); draft.bothBad = !draft.bothBad; render(); }
     else if (lower === "d" && data.diff) { handled(); send("diff", { on: !data.diff.on }); }
@@ -300,7 +300,9 @@ export default function (component) {
     actions.append(el("button", { type: "button", class: "lk-primary lk-submit", disabled: isLocked(), onclick: submit },
       isLocked() ? "Saving…" : data.submit_label, el("kbd", { text: "Ctrl+Enter" })));
     if (data.mode === "label") {
-      actions.append(el("button", { type: "button", disabled: isLocked(), onclick: () => openPanel("skip") }, "Skip", el("kbd", { text: "S" })));
+      if (data.can_skip !== false) {  // study participants have no skip (annotate/study/screen.py)
+        actions.append(el("button", { type: "button", disabled: isLocked(), onclick: () => openPanel("skip") }, "Skip", el("kbd", { text: "S" })));
+      }
       actions.append(el("button", { type: "button", disabled: isLocked(), onclick: () => openPanel("flag") }, "Flag", el("kbd", { text: "F" })));
     } else {
       actions.append(el("button", { type: "button", disabled: isLocked(), onclick: () => send("cancel", {}) }, "Cancel edit", el("kbd", { text: "Esc" })));

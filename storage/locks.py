@@ -1,0 +1,32 @@
+"""A database-wide lock around work that must happen once however many app servers start at once.
+
+On PostgreSQL it is a session advisory lock held on a pooled connection of its own for as long as
+the block runs (the block itself may run any number of transactions on other connections); every
+other server's `exclusive` with the same key waits for it. A DuckDB file has one process, so a lock
+in this process is enough there.
+"""
+from __future__ import annotations
+
+import contextlib
+import threading
+from typing import Iterator
+
+from storage.db import is_postgres
+
+DEMO_LOCK = 7243_1004  # pg_advisory_lock key: one server creates the demo in a fresh database
+_LOCAL = threading.Lock()
+
+
+@contextlib.contextmanager
+def exclusive(conn, key: int) -> Iterator[None]:
+    """Hold the lock `key` on the database of `conn` while the block runs."""
+    if not is_postgres(conn):
+        with _LOCAL:
+            yield
+        return
+    with conn.pool.connection() as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", [key])
+        try:
+            yield
+        finally:
+            holder.execute("SELECT pg_advisory_unlock(%s)", [key])
