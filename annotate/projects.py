@@ -10,6 +10,7 @@ import storage
 from storage import analysis as analysis_store, projects as store
 from storage.db import Connection
 from annotate.config import ProjectConfig, parse_config
+from annotate.study.settings import merge_study_changes
 from annotate.errors import AnnotateError, ConfigError, NotFoundError
 
 
@@ -59,7 +60,7 @@ def update_config(conn: Connection, name: str, changes: dict) -> Project:
         ConfigError: an invalid field, or a change that would orphan or reinterpret stored labels.
     """
     project = get_project(conn, name)
-    data = project.config.model_dump() | changes
+    data = project.config.model_dump() | merge_study_changes(project.config.study, changes)
     if data["task_type"] != project.task_type:
         raise ConfigError(f"Project '{name}': the task type cannot change")
     config = parse_config(data, f"project '{name}' config")

@@ -34,7 +34,8 @@ n_boot = last.number_input("Bootstrap resamples", 0, 5000, 200, step=100,
 calibration = st.checkbox(f"Only the router's calibration items ({options['calibration_items']})",
                           disabled=options["calibration_items"] == 0)
 include_excluded = st.checkbox("Include excluded participants", help="Crowd studies: participants who failed "
-                               "attention checks or were excluded on the Review page are left out by default.")
+                               "attention checks or were excluded on the Review page are left out by default.",
+                               disabled=exclusion.study_version(conn, project.name)[1] == 0)
 
 
 def download(frame: pd.DataFrame, name: str) -> None:

@@ -12,6 +12,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from annotate.errors import AnnotateError
 from annotate.labeling import forms
+from annotate.labeling.assignment import Assignment
 from annotate.labeling.item_text import ImagePolicy, escape_markdown, item_markdown
 from annotate.projects import Project, get_project
 from annotate.study import flow, participants, screen as study_screen
@@ -20,7 +21,8 @@ from pages import item_view, session
 from pages.components.label_keys import label_controls, last_action
 
 OUTCOME = "study_outcome"    # the last action's Outcome, shown by the next fragment run
-FEEDBACK = "study_feedback"  # a training item's Feedback, shown until Continue
+FEEDBACK = "study_feedback"  # (Feedback, Assignment) of a training item, shown until Continue
+SHOWN = "study_shown_item"   # the Assignment on screen, shown again beside its feedback
 DIFF = "study_diff_nonce"    # the form whose differences are highlighted
 REV = "study_rev"            # counts handled actions: tells the controls their message was answered
 KEYS = {"pairwise": "**Keys:** `1`-`{last}` choose · `↑` `↓` other rows · `Ctrl+Enter` submit · `F` flag a broken "
@@ -63,7 +65,7 @@ def on_action() -> None:
         return
     st.session_state[OUTCOME] = result.outcome
     if result.feedback is not None:
-        st.session_state[FEEDBACK] = result.feedback
+        st.session_state[FEEDBACK] = (result.feedback, st.session_state.get(SHOWN))
     if result.outcome.kind == "diff":
         st.session_state[DIFF] = action["nonce"] if result.outcome.diff_on else None
 
@@ -86,8 +88,9 @@ def show_end(participant: Participant) -> None:
                 icon=":material/info:")
 
 
-def show_feedback(feedback: flow.Feedback) -> None:
-    """A practice item's answer: right or not, the expected answer as shown, and why."""
+def show_feedback(project: Project, feedback: flow.Feedback, item: Assignment | None) -> None:
+    """A practice item's answer: right or not, the expected answer as shown, and why; then the item
+    again, as it was laid out, so that "response A" can be read beside it."""
     if feedback.is_correct:
         st.success("Your answer matches the expected answer.", icon=":material/check_circle:")
     else:
@@ -97,6 +100,8 @@ def show_feedback(feedback: flow.Feedback) -> None:
         st.markdown(f"**Why:** {escape_markdown(feedback.explanation)}")
     st.button("Continue", type="primary", icon=":material/arrow_forward:",
               on_click=lambda: st.session_state.pop(FEEDBACK, None))
+    if item is not None:
+        item_view.show_item(project, item, diff_on=False)
 
 
 @st.fragment
@@ -107,7 +112,7 @@ def study_screen_fragment(project: Project) -> None:
     if outcome and outcome.is_refused:
         st.error(outcome.message, icon=":material/block:")
     if feedback := st.session_state.get(FEEDBACK):
-        show_feedback(feedback)
+        show_feedback(project, *feedback)
         return
     if not participant.is_active:
         if get_script_run_ctx().fragment_ids_this_run:  # it ended with this action: redraw the page without the keys
@@ -130,6 +135,7 @@ def study_screen_fragment(project: Project) -> None:
     st.progress((item.number - 1) / max(item.of, 1), text=f"**{what} {item.number} of {item.of}**"
                 + (" · with feedback after you submit" if item.is_training else ""))
     form = forms.show_form(st.session_state, item.assignment.item_id)
+    st.session_state[SHOWN] = item.assignment
     diff_on = st.session_state.get(DIFF) == form.nonce
     item_view.show_item(project, item.assignment, diff_on)
     label_controls(study_screen.controls_data(project, item, form, rev=st.session_state.get(REV, 0),

@@ -109,10 +109,12 @@ table = reports.participants_table(conn, project)
 if table.empty:
     st.info("Nobody has entered the study yet.")
 else:
-    st.dataframe(table.assign(status=table["status"].map(STATUS_WORDS)), hide_index=True, width="stretch",
-                 column_order=["participant_id", "status", "completion_code", "items_done", "attention_failed",
-                               "training_passed", "fast_labels", "minutes_in_study", "exclusion_reason"],
-                 column_config={"participant_id": "Participant id (platform)", "status": "Status",
+    shown = table.assign(status=table["status"].map(STATUS_WORDS), exclusion_reason=table["exclusion_reason"].fillna(""))
+    st.dataframe(shown, hide_index=True, width="stretch",
+                 column_order=["annotator", "participant_id", "status", "completion_code", "items_done",
+                               "minutes_in_study", "attention_failed", "training_passed", "fast_labels",
+                               "exclusion_reason"],
+                 column_config={"annotator": "Name", "participant_id": "Platform id", "status": "Status",
                                 "completion_code": "Code", "items_done": "Items done",
                                 "attention_failed": "Attention checks failed", "training_passed": "Practice right",
                                 "fast_labels": "Fast labels", "minutes_in_study": st.column_config.NumberColumn(

@@ -72,6 +72,7 @@ def settings_form(project: Project) -> None:
                           key=_key(project, "quota"))
         right.number_input("Places in the study (0: no limit)", 0, 1_000_000, s.max_participants or 0,
                            key=_key(project, "max_participants"))
+        left, right = st.columns(2)
         left.text_input("Completion code (shown when the items are done)", s.completion_code,
                         key=_key(project, "completion_code"))
         right.text_input("Code for those who end after the practice items", s.qualification_code,
@@ -93,10 +94,12 @@ def settings_form(project: Project) -> None:
                           key=_key(project, "attention_rate"))
         right.text_input("Or at these item numbers (e.g. 5, 12, 20; wins over the share)",
                          ", ".join(map(str, s.attention_positions)), key=_key(project, "attention_positions"))
+        left, right = st.columns(2)
         left.number_input("No attention check among the first items (how many)", 0, 10_000, s.attention_first_after,
                           key=_key(project, "attention_first_after"))
         right.number_input("Stop serving a participant who fails more checks than", 0, 1_000,
                            s.max_attention_failures or 0, key=_key(project, "max_attention_failures"))
+        left, right = st.columns(2)
         left.checkbox("Never stop anyone for failed checks", s.max_attention_failures is None,
                       key=_key(project, "stop_never"))
         right.checkbox("Leave stopped participants' labels out of reports", s.exclude_stopped,

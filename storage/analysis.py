@@ -42,8 +42,8 @@ def slice_labels(cur: Cursor, project_id: int, aspect: str, *,
                  metadata: tuple[tuple[str, str], ...] = (), calibration_only: bool = False) -> pd.DataFrame:
     """Current human labels of one aspect (or criterion) on the slice's items.
 
-    Columns: item_id, annotator_id, annotator, kind (annotators.kind: 'account', 'imported' or
-    'gold'), source ('app', 'import:FILE' or 'adjudicated'), event_id, response_idx, value,
+    Columns: item_id, annotator_id, annotator, kind (annotators.kind: 'account', 'imported',
+    'participant' or 'gold'), source ('app', 'import:FILE' or 'adjudicated'), event_id, response_idx, value,
     presented_order, seconds.
     """
     return cur.execute(f"""

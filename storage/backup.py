@@ -145,6 +145,11 @@ def advance_sequence(cur, sequence: str, last_value: int) -> None:
                     [last_value - current]).fetchall()
 
 
+def forget_migrations(cur, versions: list[int]) -> None:
+    """Delete these versions' rows from the migration history (a restore puts the backup's rows there)."""
+    cur.execute(f"DELETE FROM {MIGRATIONS_TABLE} WHERE version = ANY(?)", [versions])
+
+
 def applied_migrations(cur) -> list[int]:
     """The applied migration versions, ascending. Versions are reserved in ranges per area, so a
     later release can add a lower version: the schema is this set, not its maximum."""

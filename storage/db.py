@@ -191,7 +191,9 @@ def _migrate_postgres(store: pg.PgStore) -> list[str]:
     applied = []
     with store.pool.connection() as conn, conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", [pg.MIGRATION_LOCK])
-        conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
+        # No DDL at all once migrated, so that app servers may use a role without CREATE (SECURITY.md).
+        if conn.execute("SELECT to_regclass('schema_migrations')").fetchone()[0] is None:
+            conn.execute("""CREATE TABLE IF NOT EXISTS schema_migrations (
             version INTEGER PRIMARY KEY, name TEXT NOT NULL,
             applied_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'UTC'))""")
         done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations").fetchall()}

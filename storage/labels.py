@@ -20,8 +20,14 @@ EVENT_FIELDS = ["project_id", "item_id", "annotator_id", "kind", "presented_orde
 Values = list[tuple[str, "int | None", float]]
 
 
-def _values_param(values: Values) -> list[dict]:
-    return [{"aspect": a, "response_idx": r, "value": float(v)} for a, r, v in values]
+def _values_param(cur: Cursor, values: Values) -> object:
+    """The values as the values_list parameter: a list of dicts (DuckDB's STRUCT list); on
+    PostgreSQL explicitly jsonb, so that no values (a skip, a flag) is an empty array, not '{}'."""
+    rows = [{"aspect": a, "response_idx": r, "value": float(v)} for a, r, v in values]
+    if is_postgres(cur):
+        from psycopg.types.json import Jsonb
+        return Jsonb(rows)
+    return rows
 
 
 ANNOTATOR_LOCK = 7243_1003  # first key of pg_advisory_xact_lock(key, annotator_id): one annotator's labels
@@ -40,7 +46,7 @@ def insert_label_event(cur: Cursor, event: dict, values: Values) -> int:
     """Insert one event with its values [(aspect, response_idx, value)] in one statement; return its id."""
     cur.execute(f"INSERT INTO label_events ({', '.join(EVENT_FIELDS)}, values_list) "
                 f"VALUES ({', '.join('?' for _ in EVENT_FIELDS)}, ?) RETURNING id",
-                [event.get(f) for f in EVENT_FIELDS] + [_values_param(values)])
+                [event.get(f) for f in EVENT_FIELDS] + [_values_param(cur, values)])
     return int(cur.fetchone()[0])
 
 
@@ -121,7 +127,8 @@ def current_label_values(cur: Cursor, project_id: int) -> pd.DataFrame:
 
     Columns: event_id, item_id, external_id, annotator_id, annotator, presented_order, both_bad,
     confidence, seconds, source, created_at, aspect, response_idx, value, kind (annotators.kind:
-    'account', 'imported' or 'gold', a benchmark's answer key rather than a human rater).
+    'account', 'imported', 'participant' (a crowd-study participant) or 'gold', a benchmark's answer key
+    rather than a human rater).
     """
     values, aspect, response_idx, value = unnest_values(cur)
     return cur.execute(f"""

@@ -48,9 +48,14 @@ def store_error(exc: BaseException, url: str) -> StoreError | None:
         return StoreFullError(DISK_FULL_MESSAGE)
     if isinstance(exc, (psycopg.OperationalError, psycopg_pool.PoolTimeout, psycopg.InterfaceError)):
         return StoreError(connect_message(url, detail))
+    if isinstance(exc, psycopg.errors.InvalidSchemaName):
+        return StoreError(f"PostgreSQL at {pg.redact(url)}: the role cannot use the schema the URL's search_path "
+                          f"names ({detail}); create the schema, or grant the role USAGE on it (see SECURITY.md)")
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-        return StoreError(f"PostgreSQL at {pg.redact(url)} refused a statement ({detail}): the role in the URL needs "
-                          f"to own the schema (or be granted CREATE, SELECT, INSERT, UPDATE, DELETE on it; see SECURITY.md)")
+        return StoreError(f"PostgreSQL at {pg.redact(url)} refused a statement ({detail}): apply the migrations with "
+                          f"the schema's owner (`python -m annotate init`; they need CREATE), and grant the app's role "
+                          f"USAGE on the schema, SELECT, INSERT, UPDATE, DELETE on its tables and USAGE, SELECT, UPDATE "
+                          f"on its sequences (SECURITY.md, PostgreSQL)")
     return StoreError(f"PostgreSQL at {pg.redact(url)} reported an error: {detail}")
 
 

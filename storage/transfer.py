@@ -99,3 +99,19 @@ def existing_keys(cur, table: str, key: tuple[str, ...]) -> set[tuple]:
     """The key tuples the target's `table` already has (a cache's rows are not copied twice)."""
     columns = ", ".join(f'"{column}"' for column in key)
     return {tuple(row) for row in cur.execute(f'SELECT {columns} FROM "{table}"').fetchall()}
+
+
+def project_ids(cur) -> dict[str, int]:
+    """{project name: id} of every project, in id order."""
+    return {name: int(pid) for name, pid in cur.execute("SELECT name, id FROM projects ORDER BY id").fetchall()}
+
+
+def all_ids(cur, table: str) -> set[int]:
+    """Every id of `table` (annotators, judges: what moves with every project)."""
+    return {int(row[0]) for row in cur.execute(f'SELECT id FROM "{table}"').fetchall()}
+
+
+def keys_of(cur, table: str, key: str, ids: list[int]) -> dict[int, object]:
+    """{id: natural key} of the rows of `table` with these ids."""
+    rows = cur.execute(f'SELECT id, "{key}" FROM "{table}" WHERE id = ANY(?)', [ids]).fetchall()
+    return {int(row_id): value for row_id, value in rows}

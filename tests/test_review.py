@@ -200,7 +200,7 @@ def cli(db_path: Path, *args: str) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=120)
 
 
-def test_cli_lists_resolves_and_adjudicates(demo, db_path):
+def test_cli_lists_resolves_and_adjudicates(demo, db_path, tmp_path):
     demo.close()
     listed = cli(db_path, "review", "list", "-p", PAIRWISE, "--json")
     assert listed.returncode == 0, listed.stderr
@@ -209,7 +209,7 @@ def test_cli_lists_resolves_and_adjudicates(demo, db_path):
     assert cli(db_path, "review", "resolve", "-p", PAIRWISE, "pw-17", "--by", "rita", "--note", "ok").returncode == 0
     done = cli(db_path, "review", "adjudicate", "-p", PAIRWISE, "pw-03", "--by", "rita", "--label", "B")
     assert done.returncode == 0, done.stderr
-    out = db_path.parent / "dpo.jsonl"
+    out = tmp_path / "dpo.jsonl"
     assert cli(db_path, "export", "-p", PAIRWISE, "--format", "dpo-jsonl", "--out", str(out)).returncode == 0
     row = next(r for r in map(json.loads, out.read_text().splitlines()) if r["id"] == "pw-03")
     assert row["source"] == "adjudicated" and row["chosen_model"] == "model-beta"

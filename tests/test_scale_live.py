@@ -153,7 +153,7 @@ async def _record_errors(page, annotator: Annotator) -> None:
 async def choose(page, annotator: Annotator, digit: str, tries: int = 3) -> None:
     """Press a digit until the choice shows (as a person looks before submitting); a key that a
     loaded machine's redraw swallowed is pressed again and counted in `repressed`, not hidden."""
-    chosen = page.locator(f".lk-row[data-row='overall'] .lk-selected[data-value]")
+    chosen = page.locator(".lk-row[data-row='overall'] .lk-selected[data-value]")
     for attempt in range(tries):
         await page.keyboard.press(digit)
         try:
@@ -195,13 +195,13 @@ async def session(browser, annotator: Annotator, servers: list[Server], killed: 
         if annotator.server == 0:  # the server that will be killed
             waiter = asyncio.create_task(killed.wait())
             await asyncio.wait({work, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            if not work.done() or work.exception() is not None:
+            if work.done() and (work.exception() is None or not killed.is_set()):
+                waiter.cancel()  # finished, or failed before the kill (raised below, not hidden by a move)
+            else:
                 work.cancel()  # a step cut by the kill: only what the page confirmed before it counts
                 await waiter
                 annotator.server, annotator.moved = 1, True
                 work = asyncio.create_task(label_until_done(page, annotator, servers[1].url, None))
-            else:
-                waiter.cancel()
         await work
     except Exception as exc:
         screen = await page.locator("body").inner_text(timeout=5_000)

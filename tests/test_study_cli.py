@@ -12,11 +12,12 @@ from click.testing import CliRunner
 import storage
 from annotate.cli.base import cli
 from annotate.clock import utc_now
-from annotate.data.adapters import import_items
 from annotate.data.export import build_export
 from annotate.projects import get_project
 from annotate.study import flow, participants, reports
 from study_fixtures import expected_on_screen, make_study_project, wrong_on_screen
+
+pytestmark = pytest.mark.both_backends
 
 
 def run(db_path, *args: str, ok: bool = True):
@@ -163,3 +164,14 @@ def test_participant_ids_never_appear_in_preference_exports(db_path, tmp_path):
     events = build_export(conn, "crowd", "events").rows
     assert "participant-1-1" in set(events["annotator"])  # the opaque name stands for the participant
     conn.close()
+
+
+def test_projects_edit_changes_one_study_setting_and_keeps_the_others(project_file):
+    run(project_file, "study", "settings", "-p", "crowd", "--completion-code", "KEEPME", "--cap", "40")
+    run(project_file, "projects", "edit", "crowd", "--set", "study.quota=12")
+    run(project_file, "projects", "edit", "crowd", "--set", 'study={"min_seconds": 4}')
+    settings = json.loads(run(project_file, "study", "settings", "-p", "crowd", "--json"))
+    assert (settings["quota"], settings["completion_code"], settings["max_participants"], settings["min_seconds"]) \
+        == (12, "KEEPME", 40, 4)
+    out = run(project_file, "projects", "edit", "crowd", "--set", "study.qouta=5", ok=False)
+    assert "study.qouta" in out and "Extra inputs are not permitted" in out

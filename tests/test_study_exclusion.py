@@ -214,3 +214,38 @@ def test_fast_labels_are_marked_on_the_review_page_and_not_hidden(db, crowd):
     events = review.events_table(item, project.config.study.min_seconds)
     assert events["Status"].str.contains("faster than 2 s").sum() == 1
     assert build_report(db, project.name, NO_BOOT).overview["human_labels"] == 8  # still counted
+
+
+def test_review_page_lists_the_excluded_and_its_buttons_include_and_exclude(db, db_path, crowd, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    import storage
+    project, people = crowd
+    monkeypatch.setenv(storage.db.DB_ENV_VAR, str(db_path))
+    _, token = add_annotator(db, "rachel", "researcher")
+    db.close()
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=90)
+    at.session_state["project"] = project.name
+    at.query_params["token"] = token
+    at = at.run().switch_page("pages/review.py").run()
+    assert not at.exception
+    assert any(e.label == "Study participants: 3, 1 excluded" for e in at.expander)
+    listed = at.dataframe[0].value
+    assert listed.iloc[0]["participant"] == people["bad"].name and listed.iloc[0]["status"].startswith("Stopped")
+    assert PIDS["bad"] not in listed.to_string()  # the review page shows opaque names only
+    next(s for s in at.selectbox if s.label == "Participant").set_value(people["bad"].name)
+    next(b for b in at.button if b.label == "Include again").click().run()
+    assert not at.exception
+    assert any(e.label == "Study participants: 3, 0 excluded" for e in at.expander)
+    next(s for s in at.selectbox if s.label == "Participant").set_value(people["good1"].name)
+    next(b for b in at.button if b.label == "Exclude").click().run()
+    assert any("needs a reason" in e.value for e in at.error)
+    next(t for t in at.text_input if t.label == "Reason (to exclude)").input("too fast")
+    next(b for b in at.button if b.label == "Exclude").click().run()
+    assert any(e.label == "Study participants: 3, 1 excluded" for e in at.expander)
+    conn = storage.connect(db_path)
+    try:
+        report = build_report(conn, project.name, NO_BOOT)
+    finally:
+        conn.close()
+    assert report.exclusion["excluded_participant_names"] == [people["good1"].name]
+    assert "too fast (excluded by rachel)" in report.exclusion["statement"]

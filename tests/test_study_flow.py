@@ -292,3 +292,37 @@ def test_ten_concurrent_participants_fill_every_item_to_exactly_k_when_the_queue
                                         [project.id]).fetchall()
     # 6 real items and 12 gold items (their gold label counts toward k, as for any imported label)
     assert sorted(n for _, n in counts) == [2] * 18
+
+
+def test_rubric_training_items_are_scored_within_the_tolerance_and_explained(db):
+    from annotate.data.demo import RUBRIC_PROJECT, create_demo
+    create_demo(db)
+    project = get_project(db, RUBRIC_PROJECT)
+    checks.mark_item(db, project, "rb-01", "training", {"1": {"helpfulness": 4, "correctness": 5}},
+                     explanation="The first response answers the question fully.")
+    checks.mark_item(db, project, "rb-02", "training", '{"1": {"helpfulness": 1}}')
+    project = links.update_settings(db, project, quota=1, completion_code="RUB", training_items=2,
+                                    training_pass=1.0, qualification_code="RUBQ", check_tolerance=1)
+    secret = links.open_link(db, project)
+    person = participants.enter(db, project, secret, {"pid": "r1"})
+    criteria = [c.name for c in project.config.criteria]
+
+    def scores(item, first: dict) -> dict:
+        return {idx: {c: first.get(c, 3) if idx == 0 else 3 for c in criteria}
+                for idx in range(len(item.assignment.responses))}
+
+    item = flow.next_study_item(db, project, person.annotator_id)
+    assert item.is_training and item.assignment.external_id == "rb-01" and item.assignment.presented_order is None
+    result = flow.submit(db, project, person.annotator_id, item.assignment.item_id,
+                         scores(item, {"helpfulness": 3, "correctness": 5}))  # one point off: within tolerance
+    assert result.feedback.is_correct and result.feedback.explanation.startswith("The first response")
+    assert result.feedback.expected_values == {0: {"helpfulness": 4, "correctness": 5}}
+    item = flow.next_study_item(db, project, person.annotator_id)
+    result = flow.submit(db, project, person.annotator_id, item.assignment.item_id, scores(item, {"helpfulness": 3}))
+    assert not result.feedback.is_correct  # two points off
+    assert result.participant.status == "failed_qualification" and result.participant.completion_code == "RUBQ"
+
+
+def test_check_answers_off_the_scale_are_refused_like_labels(db, tmp_path):
+    with pytest.raises(StudyError, match="not on the scale"):
+        checks.parse_answer(make_study_project(db, tmp_path), "5")

@@ -161,7 +161,7 @@ def label_roles(labels: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.Da
         labels: rows with `kind` (annotators.kind) and `source` (label_events.source).
 
     Returns:
-        (votes, adjudicated, gold): human votes (kind 'account' or 'imported', not adjudicated) -
+        (votes, adjudicated, gold): human votes (kind 'account', 'imported' or 'participant', not adjudicated) -
         the only labels that count as human raters; adjudicated labels (a researcher's final label:
         the item's reference, counted apart, never a rater); gold labels (annotators.kind 'gold': a
         benchmark answer key, reported as a reference of its own, never a human rater).

@@ -56,7 +56,8 @@ def _extra(config_file: str | None, overlap: int | None, guidelines: str | None,
         data["overlap"] = overlap
     if guidelines is not None:
         data["guidelines"] = guidelines
-    unknown = sorted(set(data) - set(ProjectConfig.model_fields))
+    unknown = sorted(k for k in set(data) - set(ProjectConfig.model_fields)
+                     if not k.startswith("study."))  # study.FIELD: one study setting
     if unknown:  # pydantic ignores unknown fields: a typo ('split-policy') would be saved as no change
         raise ConfigError(f"Unknown config field(s) {', '.join(map(repr, unknown))} "
                           f"(fields: {', '.join(ProjectConfig.model_fields)})")

@@ -326,7 +326,7 @@ def _load_all(conn: storage.db.Connection, folder: Path, manifest: dict) -> dict
             columns = _backup_columns(entry, present[table])
             if table == store.MIGRATIONS_TABLE:  # already filled by connect(): keep the backup's rows
                 versions = [int(v) for v in pq.read_table(folder / entry["file"], columns=["version"])["version"].to_pylist()]
-                cur.execute(f"DELETE FROM {store.MIGRATIONS_TABLE} WHERE version = ANY(?)", [versions])
+                store.forget_migrations(cur, versions)
             for batch in pq.ParquetFile(folder / entry["file"]).iter_batches(store.BATCH_ROWS):
                 store.insert_batch(cur, table, store.conform(batch, columns), present[table])
         for sequence, last_value in manifest["sequences"].items():

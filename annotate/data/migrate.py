@@ -93,20 +93,20 @@ def _copy(src, tgt, names: list[str], source: str, target: str) -> list[dict]:
         if unknown:
             raise MigrateError(f"{shown(source)} has tables this version of annotate does not know how to move "
                                f"({', '.join(unknown)}); nothing was moved. Upgrade annotate.")
-        by_name = dict(scur.execute("SELECT name, id FROM projects ORDER BY id").fetchall())
+        by_name = transfer.project_ids(scur)
         everything = not names
         names = names or list(by_name)
         missing = [name for name in names if name not in by_name]
         if missing:
             raise MigrateError(f"No project {', '.join(repr(n) for n in missing)} in {shown(source)} "
                                f"(it has: {', '.join(by_name) or 'no projects'}); nothing was moved")
-        project_ids = [int(by_name[name]) for name in names]
+        project_ids = [by_name[name] for name in names]
         named = _named_rows(scur, source_tables, project_ids, everything)
         sequences = store.sequence_values(scur)
 
         def run(tcur) -> list[dict]:
-            taken = [name for name in names
-                     if tcur.execute("SELECT 1 FROM projects WHERE name = ?", [name]).fetchall()]
+            existing = transfer.project_ids(tcur)
+            taken = [name for name in names if name in existing]
             if taken:
                 raise MigrateError(f"{shown(target)} already has project {', '.join(repr(n) for n in taken)}; nothing "
                                    f"was moved (rename or delete it there, or leave it out with --project)")
@@ -134,7 +134,7 @@ def _named_rows(scur, tables: dict, project_ids: list[int], everything: bool) ->
     named = {}
     for table, sequence in (("annotators", transfer.A), ("judges", transfer.J)):
         if everything:
-            ids = {int(row[0]) for row in scur.execute(f"SELECT id FROM {table}").fetchall()}
+            ids = transfer.all_ids(scur, table)
         else:
             ids = set()
             for other in tables:
@@ -149,9 +149,9 @@ def _matches(scur, tcur, named: dict[str, list[int]]) -> dict[str, dict[int, int
     merged = {}
     for table, sequence in (("annotators", transfer.A), ("judges", transfer.J)):
         key = TABLES[table].key[0]
-        keys = dict(scur.execute(f"SELECT id, {key} FROM {table} WHERE id = ANY(?)", [named[sequence]]).fetchall())
+        keys = transfer.keys_of(scur, table, key, named[sequence])
         found = transfer.key_matches(tcur, table, key, list(keys.values()))
-        merged[sequence] = {int(sid): found[value] for sid, value in keys.items() if value in found}
+        merged[sequence] = {sid: found[value] for sid, value in keys.items() if value in found}
     return merged
 
 

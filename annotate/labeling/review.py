@@ -384,9 +384,8 @@ def study_participants(conn: Connection, project_name: str) -> pd.DataFrame:
 
     Returns:
         PARTICIPANT_COLUMNS: participant (the opaque name, never the platform id), status (in
-        words: STATUS_WORDS of annotate.study.participants.STATUSES), is_excluded, reason (why excluded; empty when
-        not), items_done (labels plus attention checks), attention_failed of attention_checks,
-        fast_labels (labels under the project's minimum time; 0 without one). From
+        words: STATUS_WORDS), is_excluded, reason (why excluded; empty when not), items_done
+        (labels plus attention checks), attention_failed of attention_checks, fast_labels (labels under the project's minimum time; 0 without one). From
         annotate.study.reports.participants_table, without the platform columns.
     """
     table = study_reports.participants_table(conn, get_project(conn, project_name))

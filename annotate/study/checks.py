@@ -25,7 +25,7 @@ import pandas as pd
 import storage
 from storage import items as item_store, study as store
 from annotate.clock import utc_now
-from annotate.errors import ImportDataError, NotFoundError
+from annotate.errors import NotFoundError
 from annotate.labeling.assignment import describe_label, presented_values
 from annotate.projects import Project
 from annotate.signs import VERDICT

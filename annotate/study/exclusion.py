@@ -68,9 +68,10 @@ class Exclusion:
             excluded_labels: the excluded participants' label events among the rows at hand.
 
         Returns:
-            include_excluded, participants (in the study), excluded_participants (flagged in the project), excluded_participant_names
-            (their opaque names, never platform ids), excluded_labels (left out, or kept when
-            included), check_answers (stored apart, never labels), statement (words).
+            include_excluded, participants (in the study), excluded_participants (flagged in the
+            project), excluded_participant_names (their opaque names, never platform ids),
+            excluded_labels (left out, or kept when included), check_answers (stored apart, never
+            labels), statement (words).
         """
         excluded = self.excluded.sort_values("annotator")
         names = excluded["annotator"].astype(str).tolist()

@@ -130,4 +130,4 @@ def update_settings(conn, project: Project, **changes) -> Project:
     if unknown:
         raise ConfigError(f"Project '{project.name}': unknown study setting(s) {', '.join(unknown)} "
                           f"(settings: {', '.join(StudySettings.model_fields)})")
-    return update_config(conn, project.name, {"study": project.config.study.model_dump() | changes})
+    return update_config(conn, project.name, {"study": changes})

@@ -14,6 +14,7 @@ stops one id taking two places across servers (the loser of the race re-reads th
 """
 from __future__ import annotations
 
+import dataclasses
 import re
 import secrets
 import threading
@@ -161,9 +162,14 @@ def enter(conn, project: Project | None, link_secret: str, params: Mapping[str, 
         fields = {**ids, "project_id": link_project.id, "link_id": link_id, "status": "active", "started_at": now,
                   "last_seen_at": now, "excluded": False}
         name = _new_name(cur, link_project.id)
-        annotator_id = storage.write(conn, lambda c: store.insert_participant(c, name, fields))
-    participant = participant_of(conn, annotator_id)
-    return Participant(**{**participant.__dict__, "is_new": True})
+        try:
+            annotator_id = storage.write(conn, lambda c: store.insert_participant(c, name, fields))
+        except Exception:  # another server admitted the same id (or took the name) meanwhile: use theirs
+            row = store.get_participant(cur, project_id=link_project.id, participant_id=ids["participant_id"])
+            if row is None:
+                raise
+            return participant_of(conn, row["annotator_id"])
+    return dataclasses.replace(participant_of(conn, annotator_id), is_new=True)
 
 
 def _new_name(cur, project_id: int) -> str:

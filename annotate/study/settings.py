@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import re
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 CODE_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class StudySettings(BaseModel):
     """How a crowd study serves, screens and pays its participants."""
+    model_config = ConfigDict(extra="forbid")  # a misspelt setting is an error, never silently ignored
     quota: int = Field(default=30, ge=1, le=10_000, description="items per participant after training")
     max_participants: int | None = Field(default=None, ge=1, description="places in the study (none: no cap)")
     completion_code: str = Field(default="", description="the code shown when the quota is done")
@@ -68,3 +69,16 @@ class StudySettings(BaseModel):
     def has_attention_checks(self) -> bool:
         """Whether attention checks are served at all."""
         return bool(self.attention_positions) or self.attention_rate > 0
+
+
+def merge_study_changes(current: StudySettings, changes: dict) -> dict:
+    """Config `changes` with their study part merged into the `current` settings: `study` given as
+    an object changes only the settings it names, and `study.FIELD` keys (from `projects edit --set
+    study.quota=30`) one each, so an edit of one setting never resets the others to defaults."""
+    dotted = {k.split(".", 1)[1]: v for k, v in changes.items() if k.startswith("study.")}
+    given = changes.get("study")
+    if not dotted and not isinstance(given, dict):
+        return dict(changes)
+    merged = {k: v for k, v in changes.items() if not k.startswith("study.")}
+    merged["study"] = current.model_dump() | (given if isinstance(given, dict) else {}) | dotted
+    return merged
