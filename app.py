@@ -1,13 +1,16 @@
 """Streamlit entry point: login, the shared sidebar, and the pages each role may see.
 
-Run with `streamlit run app.py`. The database path comes from $ANNOTATE_DB (default
-data/annotate.duckdb); a fresh database gets the demo projects, and their invite links are printed.
+Run with `streamlit run app.py`. The database comes from $ANNOTATE_DB (a DuckDB file, default
+data/annotate.duckdb, or a postgresql:// URL shared by several servers); a fresh database gets the demo
+projects once, and the server that created them prints their invite links.
 Pages register by adding one `st.Page(...)` to the list of the role that may open them; each page
 also calls `pages.session.require_role(...)` so a URL opened directly is guarded too.
 
 Login: an invite link (`/?token=...`) or the token form exchanges the token for a session
 (pages/session.py); the browser keeps the session key in a cookie, so a reload or a second tab
 stays logged in, and the token is removed from the address bar without leaving a history entry.
+A crowd study's public link (`/?study=...&PROLIFIC_PID=...`) logs a participant in the same way and
+shows them their one page, without the sidebar (pages/study_entry.py).
 """
 from __future__ import annotations
 

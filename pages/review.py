@@ -61,6 +61,8 @@ if len(low):
         f"{r.annotator} ({r.agreement:.0%} of {r.compared} items)" for r in low.itertuples()))
 is_pairwise = project.task_type == "pairwise"
 shown = queue.items.drop(columns=["item_id"] if is_pairwise else ["item_id", "human_majority"])
+if not project.config.study.min_seconds:  # no minimum time: no label is too fast
+    shown = shown.drop(columns="fast_labels")
 st.dataframe(shown, hide_index=True, width="stretch", column_config={
     "id": "Item", "reasons": "Why", "status": "Status", "human_labels": "Human labels",
     "human_majority": "Human majority", "judges": "Judges (both orders combined)" if is_pairwise else "Judges",

@@ -46,14 +46,27 @@ def slice_labels(cur: Cursor, project_id: int, aspect: str, *,
     'participant' or 'gold'), source ('app', 'import:FILE' or 'adjudicated'), event_id, response_idx, value,
     presented_order, seconds.
     """
-    return cur.execute(f"""
+    # PostgreSQL reads the values through the label_values view; DuckDB unnests the struct list of
+    # the slice's events only, which is about 7x faster there than joining the view (500K labels).
+    sql = f"""
         SELECT e.item_id, e.annotator_id, a.name AS annotator, coalesce(a.kind, 'account') AS kind, e.source,
                e.id AS event_id, v.response_idx, v.value, e.presented_order, e.seconds
         FROM current_label_events e JOIN items i ON i.id = e.item_id
         JOIN label_values v ON v.event_id = e.id
         JOIN annotators a ON a.id = e.annotator_id
         WHERE {_slice(metadata)} AND e.project_id = $p AND v.aspect = $aspect
-        ORDER BY e.item_id, a.name, v.response_idx, e.id""",
+        ORDER BY e.item_id, a.name, v.response_idx, e.id""" if is_postgres(cur) else f"""
+        WITH current AS (
+            SELECT e.id AS event_id, e.item_id, e.annotator_id, e.presented_order, e.seconds, e.source,
+                   unnest(e.values_list) AS v
+            FROM current_label_events e JOIN items i ON i.id = e.item_id
+            WHERE {_slice(metadata)} AND e.project_id = $p)
+        SELECT c.item_id, c.annotator_id, a.name AS annotator, coalesce(a.kind, 'account') AS kind, c.source,
+               c.event_id, c.v.response_idx AS response_idx, c.v.value AS value, c.presented_order, c.seconds
+        FROM current c JOIN annotators a ON a.id = c.annotator_id
+        WHERE c.v.aspect = $aspect
+        ORDER BY c.item_id, a.name, c.v.response_idx, c.event_id"""
+    return cur.execute(sql,
                        _params(project_id, metadata, calibration_only,
                                aspect=aspect)).df()
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from storage.db import Cursor, is_postgres
+from storage.db import Cursor
 
 COLUMNS = ["id", "name", "role", "token_hash", "is_active", "created_at", "kind"]
 

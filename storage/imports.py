@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from storage.db import Cursor, is_postgres
+from storage.db import Cursor
 
 
 

@@ -44,6 +44,7 @@ def insert_items(cur: Cursor, project_id: int, items: pd.DataFrame,
 
 
 def _insert_items_postgres(cur: Cursor, project_id: int, items: pd.DataFrame, responses: pd.DataFrame) -> dict[str, int]:
+    """insert_items on PostgreSQL: ids drawn first (so that responses can name them), then two COPYs."""
     ids = bulk.next_ids(cur, "item_ids", len(items))
     id_map = dict(zip(items["external_id"].tolist(), ids))
     bulk.copy_rows(cur, "items", ["id", "project_id", *ITEM_COLUMNS],

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from storage.db import Cursor, is_postgres
+from storage.db import Cursor
 
 
 def insert_project(cur: Cursor, name: str, task_type: str, config_json: str) -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from storage.db import Cursor, is_postgres
+from storage.db import Cursor
 
 
 SESSION_COLUMNS = ["id", "name", "role", "is_active", "created_at", "logged_in_at", "expires_at"]

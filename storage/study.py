@@ -334,3 +334,11 @@ def participant_by_name(cur, name: str) -> int | None:
     """The annotator id of the participant with this (opaque) name, or None."""
     row = cur.execute("SELECT id FROM annotators WHERE name = ? AND kind = 'participant'", [name]).fetchone()
     return int(row[0]) if row else None
+
+
+def check_item_list(cur, project_id: int) -> list[tuple[int, str]]:
+    """(item_id, purpose) of the project's check items in marking order: the cheap read that serving
+    a participant needs on every item."""
+    rows = cur.execute("""SELECT item_id, purpose FROM study_check_items WHERE project_id = ?
+                          ORDER BY created_at, item_id""", [project_id]).fetchall()
+    return [(int(i), p) for i, p in rows]

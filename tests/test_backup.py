@@ -171,6 +171,53 @@ def test_a_restore_whose_rows_differ_from_the_manifest_leaves_postgres_empty(duc
                    if table != "schema_migrations")  # one transaction: nothing was kept
 
 
+def test_a_postgres_backup_taken_while_another_server_writes_is_one_consistent_snapshot(empty_pg, tmp_path):
+    import threading
+    setup = storage.connect(empty_pg)
+    create_project(setup, "live", ProjectConfig(task_type="pairwise", overlap=50))
+    data = tmp_path / "live.jsonl"
+    data.write_text("\n".join(json.dumps({"id": f"l{i}", "prompt": "p", "response_a": "a", "response_b": "b"})
+                              for i in range(3)))
+    import_items(setup, "live", data)
+    setup.close()
+    stop, written = threading.Event(), []
+
+    def other_server() -> None:  # a new annotator and their first label, again and again, in two transactions
+        conn = storage.connect(empty_pg)
+        project = get_project(conn, "live")
+        try:
+            while not stop.is_set():
+                annotator, _ = add_annotator(conn, f"writer-{len(written)}")
+                item = next_item(conn, project, annotator["id"])
+                record_label(conn, project, annotator["id"], item.item_id, {"overall": 1}, presented_order="AB")
+                written.append(annotator["id"])
+        finally:
+            conn.close()
+
+    writer = threading.Thread(target=other_server)
+    writer.start()
+    try:
+        while len(written) < 3:
+            time.sleep(0.05)
+        backup.backup_database(empty_pg, tmp_path / "bk")
+        while len(written) < 6:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        writer.join()
+    backup.restore_database(tmp_path / "bk", tmp_path / "copy.duckdb")
+    conn = storage.connect(tmp_path / "copy.duckdb")
+    try:
+        cur = storage.cursor(conn)
+        annotators = {row[0] for row in cur.execute("SELECT id FROM annotators").fetchall()}
+        labelers = {row[0] for row in cur.execute("SELECT annotator_id FROM label_events").fetchall()}
+    finally:
+        conn.close()
+    assert 3 <= len(annotators) < len(written)  # taken mid-way
+    assert labelers <= annotators  # annotators were read before label_events, from the same snapshot
+    assert len(labelers) >= len(annotators) - 1  # at most the one between its two transactions lacks a label
+
+
 def test_restore_says_checksums_were_not_compared_for_a_backup_from_an_older_version(duck_labeled, tmp_path):
     backup.backup_database(duck_labeled, tmp_path / "bk")
     manifest_path = tmp_path / "bk" / "manifest.json"

@@ -159,6 +159,11 @@ def test_participant_enters_with_prolific_pid_trains_and_gets_the_completion_cod
             again.reload()
             settle(again)
             expect(again.get_by_text(CODE, exact=True)).to_be_visible()  # the session cookie resumes it
+            for other_page in ("history", "analysis", "study"):  # no other page, even by its address
+                again.goto(f"{url}/{other_page}")
+                settle(again)
+                expect(again.get_by_text(CODE, exact=True)).to_be_visible()
+                assert "My recent labels" not in again.content() and "Study link" not in again.content()
             browser.close()
     finally:
         stop()

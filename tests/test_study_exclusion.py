@@ -213,6 +213,9 @@ def test_fast_labels_are_marked_on_the_review_page_and_not_hidden(db, crowd):
     item = review.review_item(db, project.name, fast["id"].iloc[0])
     events = review.events_table(item, project.config.study.min_seconds)
     assert events["Status"].str.contains("faster than 2 s").sum() == 1
+    import storage
+    words = review.fast_label_words(storage.cursor(db), project)  # the review queue's column
+    assert words.tolist() == [f"{people['good1'].name}: 1 s"]
     assert build_report(db, project.name, NO_BOOT).overview["human_labels"] == 8  # still counted
 
 

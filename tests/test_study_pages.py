@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 import storage
 from annotate.labeling import forms
 from annotate.labeling.annotators import add_annotator
-from annotate.projects import get_project
+from annotate.projects import get_project, update_config
 from annotate.study import flow, links, participants, screen as study_screen
 from annotate.study.pay import estimated_pay
 from study_setup import CODE, make_study
@@ -99,6 +99,19 @@ def test_a_participant_sees_only_the_study_page_without_sidebar_or_ids(tmp_path,
     assert "t1" not in shown.split() and "p-17" not in shown and "crowd" not in shown
 
 
+def test_consent_text_is_markdown_without_html_or_remote_images(tmp_path, monkeypatch):
+    db_path, secret = make_study(tmp_path)
+    conn = storage.connect(db_path)
+    hostile = "Read **this**. <script>alert(1)</script> ![tracker](https://evil.example/pixel.png)"
+    study = get_project(conn, "crowd").config.study.model_dump() | {"consent_text": hostile}
+    update_config(conn, "crowd", {"study": study})
+    conn.close()
+    at = open_app(db_path, monkeypatch, study=secret, pid="p-1")
+    consent = next(m for m in at.markdown if "Read **this**" in m.value)
+    assert not consent.proto.allow_html  # the script is shown as text, never run
+    assert "![" not in consent.value and "evil.example" in consent.value  # the image is a link, not fetched
+
+
 def test_a_finished_participant_sees_the_code_again_on_a_later_visit(tmp_path, monkeypatch):
     db_path, secret = make_study(tmp_path)
     conn = storage.connect(db_path)
@@ -155,6 +168,10 @@ def test_researcher_saves_study_settings_in_words_and_a_bad_code_names_the_field
     conn.close()
     assert (study.quota, study.attention_rate, study.max_attention_failures) == (25, 0.1, 2)
     assert study.consent_text.startswith("## Consent")  # the other settings are kept
+    next(w for w in at.text_input if w.label.startswith("Or at these item numbers")).set_value("5, soon")
+    at = button(at, "Save study settings").click().run()
+    assert texts(at.error) == ["Attention check positions: 'soon' is not a whole number"]
+    next(w for w in at.text_input if w.label.startswith("Or at these item numbers")).set_value("")
     next(w for w in at.text_input if w.label.startswith("Completion code")).set_value("has space")
     at = button(at, "Save study settings").click().run()
     assert "completion code may hold only letters" in texts(at.error)[0]

@@ -118,3 +118,21 @@ def test_dawid_skene_quality_needs_overlap():
     assert found.loc["x", "ds_items"] == 50 and found.loc["x", "ds_quality"] > 0.8
     nobody_shares = quality.dawid_skene_quality(alone)
     assert nobody_shares["ds_items"].tolist() == [0] and nobody_shares["ds_quality"].isna().all()
+
+
+def test_rubric_scores_count_items_and_events_not_responses():
+    # Two raters score both responses of items 1 and 2 (one event per item); a third scores item 3 alone.
+    rows = [(event, item, who, response, score, 12.0)
+            for event, (item, who, scores) in enumerate([(1, "a", (4, 2)), (1, "b", (4, 3)), (2, "a", (5, 1)),
+                                                         (2, "b", (5, 1)), (3, "c", (3, 3))])
+            for response, score in enumerate(scores)]
+    labels = pd.DataFrame(rows, columns=["event_id", "item_id", "annotator", "response_idx", "value", "seconds"])
+    labels["presented_order"] = None
+    nobody = pd.DataFrame(columns=["annotator", "participant_id", "is_excluded", "exclusion_reason"])
+    table = quality.participant_quality(labels, pd.DataFrame(columns=["annotator", "kind", "passed"]), nobody,
+                                        min_seconds=20, is_pairwise=False).set_index("annotator")
+    assert table["labels"].tolist() == [2, 2, 1]  # label events, not response scores
+    assert table["fast_labels"].tolist() == [2, 2, 1] and table["median_seconds"].tolist() == [12.0] * 3
+    assert table["ds_items"].tolist() == [2, 2, 0]  # items shared with someone else, not responses
+    assert table.loc[["a", "b"], "ds_quality"].notna().all() and np.isnan(table.loc["c", "ds_quality"])
+    assert table[["loo_agreement", "share_first"]].isna().all().all()  # pairwise measures

@@ -17,7 +17,7 @@ The source is only read (a DuckDB file read-only); delete the project there once
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import duckdb
 import pyarrow as pa

@@ -29,7 +29,7 @@ from typing import Mapping
 import storage
 from storage import items as item_store, study as store
 from annotate.clock import utc_now
-from annotate.errors import LabelError
+from annotate.errors import LabelError, NotFoundError
 from annotate.labeling import assignment
 from annotate.labeling import queue as labeling_queue
 from annotate.labeling.assignment import Assignment, presented_order
@@ -37,7 +37,7 @@ from annotate.labeling.labels import _check_justification, _validate_values, can
 from annotate.projects import Project
 from annotate.study import checks
 from annotate.study.errors import StudyError
-from annotate.study.participants import Participant, participant_lock, participant_of, require
+from annotate.study.participants import Participant, participant_lock, participant_of
 from annotate.study.settings import StudySettings
 
 
@@ -110,10 +110,11 @@ def next_study_item(conn, project: Project, annotator_id: int, *, now: datetime 
         cur = storage.cursor(conn)
         settings = project.config.study
         answered = store.answered_check_items(cur, annotator_id)
+        marked = _CheckItems.read(conn, project)
         current = row["current_item_id"]
         if current is not None and row["current_purpose"] in checks.PURPOSES and current not in answered:
-            return _check_item(conn, project, annotator_id, row, answered, settings, current, row["current_shown_at"])
-        training = _training_ids(conn, project)
+            return _check_item(conn, project, annotator_id, row, answered, marked, current, row["current_shown_at"])
+        training = marked.training
         pending = [i for i in training if i not in answered]
         if pending:
             _set_current(conn, annotator_id, pending[0], "training", now)
@@ -124,13 +125,13 @@ def next_study_item(conn, project: Project, annotator_id: int, *, now: datetime 
             _finish(conn, project, annotator_id, "completed", now)
             return None
         if is_attention_slot(settings, annotator_id, position):
-            item_id = _attention_item(conn, project, annotator_id, answered)
+            item_id = _attention_item(marked, annotator_id, answered)
             if item_id is not None:
                 _set_current(conn, annotator_id, item_id, "attention", now)
                 return StudyItem(_assignment(cur, project, annotator_id, item_id, now), False, position + 1,
                                  settings.quota)
         served = assignment.next_item(conn, project, annotator_id, now=now,
-                                      exclude=checks.check_item_ids(conn, project))
+                                      exclude=marked.all)
         if served is None:
             if position > 0:
                 _finish(conn, project, annotator_id, "completed", now)
@@ -140,39 +141,55 @@ def next_study_item(conn, project: Project, annotator_id: int, *, now: datetime 
         return StudyItem(served, False, position + 1, settings.quota)
 
 
-def _check_item(conn, project, annotator_id, row, answered, settings, item_id, shown_at) -> StudyItem:
+@dataclass(frozen=True)
+class _CheckItems:
+    """The project's check items as serving needs them (one cheap read per call)."""
+    training: list[int]      # the first K training items, in the order they were marked
+    attention: list[int]
+    all: frozenset[int]      # every check item (never served as a real item)
+
+    @classmethod
+    def read(cls, conn, project: Project) -> "_CheckItems":
+        rows = store.check_item_list(storage.cursor(conn), project.id)
+        training = [i for i, purpose in rows if purpose == "training"][:project.config.study.training_items]
+        return cls(training, [i for i, purpose in rows if purpose == "attention"], frozenset(i for i, _ in rows))
+
+
+def _check_item(conn, project, annotator_id, row, answered, marked: _CheckItems, item_id, shown_at) -> StudyItem:
     """The check or training item already on the participant's screen (a reload shows it again)."""
     cur = storage.cursor(conn)
     if row["current_purpose"] == "training":
-        training = _training_ids(conn, project)
-        done = sum(1 for i in training if i in answered)
-        return StudyItem(_assignment(cur, project, annotator_id, item_id, shown_at), True, done + 1, len(training))
+        done = sum(1 for i in marked.training if i in answered)
+        return StudyItem(_assignment(cur, project, annotator_id, item_id, shown_at), True, done + 1,
+                         len(marked.training))
     position = store.main_phase_count(cur, project.id, annotator_id)
-    return StudyItem(_assignment(cur, project, annotator_id, item_id, shown_at), False, position + 1, settings.quota)
+    return StudyItem(_assignment(cur, project, annotator_id, item_id, shown_at), False, position + 1,
+                     project.config.study.quota)
 
 
 def _active_row(conn, project: Project, annotator_id: int) -> dict | None:
-    """The participant's row if the study still serves them; refuse before consent/instructions."""
-    participant = require(conn, annotator_id)
-    if participant.project_name != project.name:
+    """The participant's row if the study still serves them; refuse before consent/instructions.
+
+    Raises:
+        NotFoundError: not a participant; StudyError: of another project, or acknowledgments missing.
+    """
+    row = store.get_participant(storage.cursor(conn), annotator_id=annotator_id)
+    if row is None:
+        raise NotFoundError(f"Annotator {annotator_id} is not a study participant")
+    if row["project_id"] != project.id:
         raise StudyError(f"You take part in another study, not '{project.name}'.")
-    if not participant.is_active:
+    if row["status"] != "active":
         return None
-    if participant.needs_consent or participant.needs_instructions:
+    settings = project.config.study
+    if (settings.consent_text and row["consented_at"] is None) or \
+            (settings.instructions_text and row["instructions_at"] is None):
         raise StudyError("Please read and accept the consent form and the instructions before the first item.")
-    return store.get_participant(storage.cursor(conn), annotator_id=annotator_id)
+    return row
 
 
-def _training_ids(conn, project: Project) -> list[int]:
-    """The first K training items, in the order they were marked."""
-    frame = store.check_items(storage.cursor(conn), project.id, "training")
-    return [int(i) for i in frame["item_id"]][:project.config.study.training_items]
-
-
-def _attention_item(conn, project: Project, annotator_id: int, answered: dict[int, str]) -> int | None:
+def _attention_item(marked: _CheckItems, annotator_id: int, answered: dict[int, str]) -> int | None:
     """An attention item this participant has not answered, in an order drawn per participant."""
-    frame = store.check_items(storage.cursor(conn), project.id, "attention")
-    left = [int(i) for i in frame["item_id"] if int(i) not in answered]
+    left = [i for i in marked.attention if i not in answered]
     return min(left, key=lambda i: _hash(f"{annotator_id}:check:{i}")) if left else None
 
 
@@ -264,7 +281,7 @@ def _submit_check(conn, project: Project, annotator_id: int, row: dict, check: d
 def _after_training_item(conn, project: Project, annotator_id: int, now: datetime) -> None:
     """After the last training item: end the study for a participant under the pass mark."""
     settings = project.config.study
-    training = _training_ids(conn, project)
+    training = _CheckItems.read(conn, project).training
     counts = store.check_counts(storage.cursor(conn), annotator_id)
     if not training or counts["training"] < len(training):
         return

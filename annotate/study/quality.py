@@ -159,7 +159,8 @@ def dawid_skene_quality(labels: pd.DataFrame) -> pd.DataFrame:
 
     Args:
         labels: item_id, annotator, code (the category a person gave: the sign for pairwise
-            labels; one row per person and item).
+            labels; one row per person and task), and optionally task (what one category is about:
+            a rubric item's response; the item itself when absent).
 
     Returns:
         annotator, ds_items (items with overlap the person labeled), ds_quality (sum_c p_c
@@ -167,13 +168,14 @@ def dawid_skene_quality(labels: pd.DataFrame) -> pd.DataFrame:
     """
     from annotate.data.aggregate import fit_dawid_skene  # crowd-kit: loaded only when needed
 
-    frame = labels[["item_id", "annotator", "code"]].dropna()
-    raters = frame.groupby("item_id")["annotator"].transform("nunique")
+    frame = labels.assign(task=labels["task"] if "task" in labels else labels["item_id"])
+    frame = frame[["task", "item_id", "annotator", "code"]].dropna()
+    raters = frame.groupby("task")["annotator"].transform("nunique")
     shared = frame[raters >= 2]
     everyone = pd.DataFrame({"annotator": pd.Series(sorted(frame["annotator"].unique()), dtype=object)})
     if shared.empty:
         return everyone.assign(ds_items=0, ds_quality=np.nan)
-    model = fit_dawid_skene(pd.DataFrame({"task": shared["item_id"].to_numpy(),
+    model = fit_dawid_skene(pd.DataFrame({"task": shared["task"].to_numpy(),
                                           "worker": shared["annotator"].to_numpy(dtype=object),
                                           "label": shared["code"].to_numpy()}))
     classes = list(model.priors_.index)
@@ -223,7 +225,7 @@ def participant_quality(labels: pd.DataFrame, checks: pd.DataFrame, people: pd.D
         units = labels.assign(code=signs)
     else:
         pairwise = []
-        units = labels.assign(item_id=labels["item_id"] * 1000 + labels["response_idx"], code=labels["value"])
+        units = labels.assign(task=labels["item_id"] * 1000 + labels["response_idx"], code=labels["value"])
     parts = [check_counts(checks), *pairwise, time_counts(events, min_seconds), dawid_skene_quality(units)]
     for part in parts:
         frame = frame.merge(part.astype({"annotator": object}), on="annotator", how="left")
