@@ -28,8 +28,8 @@ sys.path.insert(0, str(ROOT))
 import storage  # noqa: E402
 from annotate.data.adapters import import_items  # noqa: E402
 from annotate.projects import get_project, update_config  # noqa: E402
+from annotate.signs import VERDICT  # noqa: E402
 from annotate.study import checks, flow, links, participants, reports  # noqa: E402
-from storage import analysis  # noqa: E402,F401  (the store's label reads)
 from storage import labels as label_store  # noqa: E402
 
 PANDALM = ROOT.parent / "shared" / "data" / "pandalm"
@@ -41,7 +41,7 @@ def unanimous_items(conn, project) -> list[tuple[str, str]]:
     labels = labels[labels["aspect"] == "overall"]
     signs = labels.assign(sign=np.sign(labels["value"])).groupby("external_id")["sign"].agg(["min", "max", "count"])
     same = signs[(signs["min"] == signs["max"]) & (signs["count"] == 3)]
-    return [(ext, {-1: "A", 0: "tie", 1: "B"}[int(s)]) for ext, s in same["min"].items()]
+    return [(ext, VERDICT[int(s)]) for ext, s in same["min"].items()]
 
 
 def setup(conn, folder: Path, quota: int) -> tuple:

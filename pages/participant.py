@@ -7,6 +7,8 @@ The end (completion code and the link back to the platform, the qualification co
 stop) is shown on every later visit. Only the item redraws after an action (a fragment), and the
 label controls are the annotators' (pages/components/label_keys), without skip.
 """
+import time
+
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
@@ -25,6 +27,7 @@ FEEDBACK = "study_feedback"  # (Feedback, Assignment) of a training item, shown 
 SHOWN = "study_shown_item"   # the Assignment on screen, shown again beside its feedback
 DIFF = "study_diff_nonce"    # the form whose differences are highlighted
 REV = "study_rev"            # counts handled actions: tells the controls their message was answered
+STARTED = "study_run_started"  # perf_counter at the start of this run's action (the controls' data-server-ms)
 KEYS = {"pairwise": "**Keys:** `1`-`{last}` choose · `↑` `↓` other rows · `Ctrl+Enter` submit · `F` flag a broken "
                     "item · `B` both bad · `D` highlight differences · `Esc` cancel",
         "rubric": "**Keys:** a digit scores the current row and moves to the next · `↑` `↓` or `Tab` move · "
@@ -50,6 +53,7 @@ def acknowledge(what: str) -> None:
 
 def on_action() -> None:
     """Perform the message the controls sent (before the fragment redraws), if the session allows."""
+    st.session_state[STARTED] = time.perf_counter()
     st.session_state[REV] = st.session_state.get(REV, 0) + 1
     user = session.current_user()
     if not session.has_role(user, "annotator"):
@@ -106,6 +110,7 @@ def show_feedback(project: Project, feedback: flow.Feedback, item: Assignment | 
 
 @st.fragment
 def study_screen_fragment(project: Project) -> None:
+    started = st.session_state.pop(STARTED, None) or time.perf_counter()
     user, participant = _participant()  # every redraw checks the session, not only page runs
     conn = session.get_conn()
     outcome = st.session_state.pop(OUTCOME, None)
@@ -138,8 +143,8 @@ def study_screen_fragment(project: Project) -> None:
     st.session_state[SHOWN] = item.assignment
     diff_on = st.session_state.get(DIFF) == form.nonce
     item_view.show_item(project, item.assignment, diff_on)
-    label_controls(study_screen.controls_data(project, item, form, rev=st.session_state.get(REV, 0),
-                                              diff_on=diff_on), on_action)
+    data = study_screen.controls_data(project, item, form, rev=st.session_state.get(REV, 0), diff_on=diff_on)
+    label_controls({**data, "server_ms": round(1000 * (time.perf_counter() - started), 1)}, on_action)
 
 
 user, participant = _participant()

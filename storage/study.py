@@ -64,6 +64,12 @@ def link_by_hash(cur, secret_hash: str) -> dict | None:
     return dict(zip(["id", "project_id", "revoked_at"], row)) if row else None
 
 
+def link_revoked(cur, link_id: int) -> bool:
+    """Whether the link was revoked (True for an unknown id)."""
+    row = cur.execute("SELECT revoked_at FROM study_links WHERE id = ?", [int(link_id)]).fetchone()
+    return row is None or row[0] is not None
+
+
 # Participants ------------------------------------------------------------------------------------
 
 def get_participant(cur, *, annotator_id: int | None = None, project_id: int | None = None,

@@ -9,6 +9,8 @@ from streamlit.testing.v1 import AppTest
 import storage
 from annotate.labeling.annotators import add_annotator
 
+pytestmark = pytest.mark.both_backends
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 

@@ -16,6 +16,8 @@ from annotate.judges import get_run, list_runs
 from annotate.judges.tiny import build_tiny_models
 from annotate.projects import create_project
 
+pytestmark = pytest.mark.both_backends
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 

@@ -24,6 +24,8 @@ from annotate.router.routing import plan_routing, project_labels
 from annotate.router.simulate import human_classes, simulate_features
 from annotate.router.synthetic import synthetic_dataset
 
+pytestmark = pytest.mark.both_backends
+
 VERDICTS = np.array(["A", "tie", "B"])
 
 

@@ -16,6 +16,8 @@ from annotate.router.leakage import check_leaks, loo_accuracy
 from annotate.router.routing import load_features, plan_routing
 from annotate.router.simulate import simulate
 
+pytestmark = pytest.mark.both_backends
+
 VERDICTS = np.array(["A", "tie", "B"])
 
 

@@ -14,6 +14,8 @@ from annotate.router.results import MEASURES
 from annotate.router.simulate import human_classes, route_once, simulate, simulate_features
 from annotate.router.synthetic import synthetic_dataset
 
+pytestmark = pytest.mark.both_backends
+
 JUDGE = "gpt-3.5-turbo"
 
 

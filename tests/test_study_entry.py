@@ -89,6 +89,9 @@ def test_a_revoked_link_is_refused_and_a_replaced_link_stops_admitting(db, study
     links.revoke_link(db, project)
     with pytest.raises(StudyLinkError, match="no longer accepting"):
         participants.enter(db, project, newer, {"pid": "late"})
+    # who entered before the link closed comes back to finish (through either link they were given)
+    assert not participants.enter(db, project, newer, PROLIFIC).is_new
+    assert not participants.enter(db, project, secret, PROLIFIC).is_new
     with pytest.raises(StudyLinkError, match="not valid"):
         participants.enter(db, project, "made-up-secret", PROLIFIC)
     assert links.link_state(db, project)["is_open"] is False
@@ -167,3 +170,21 @@ def test_invalid_study_settings_are_refused_in_words(db, study, changes, message
     project, _ = study
     with pytest.raises(ConfigError, match=message):
         links.update_settings(db, project, **changes)
+
+
+def test_deleting_the_project_removes_its_study_and_participants(db, study):
+    from annotate.projects import delete_project
+    from annotate.study import checks
+    project, secret = study
+    links.update_settings(db, project, attention_positions=[1])
+    checks.mark_item(db, project, "g0", "attention", "A")
+    project = get_project(db, project.name)
+    person = participants.enter(db, project, secret, PROLIFIC)
+    item = flow.next_study_item(db, project, person.annotator_id)
+    assert item.assignment.external_id == "g0"
+    flow.submit(db, project, person.annotator_id, item.assignment.item_id, {"overall": 1})
+    delete_project(db, project.name, project.name)
+    cur = storage.cursor(db)
+    for table in ("study_links", "study_participants", "study_check_items", "study_check_answers"):
+        assert cur.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+    assert cur.execute("SELECT count(*) FROM annotators WHERE kind = 'participant'").fetchone()[0] == 0

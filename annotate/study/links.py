@@ -23,6 +23,8 @@ from annotate.study.settings import StudySettings
 
 LINK_PARAM = "study"
 PLATFORMS = ("prolific", "mturk", "generic")
+CLOSED_MESSAGE = ("This study is closed: the researchers are no longer accepting participants through this link. "
+                  "Thank you for your interest.")
 # What each platform fills in: Prolific substitutes {{%NAME%}} in the study URL; MTurk appends
 # workerId, assignmentId and hitId itself to an external question's URL; elsewhere `pid`.
 PLATFORM_SUFFIX = {
@@ -100,24 +102,33 @@ def link_state(conn, project: Project) -> dict:
     return {"is_open": link is not None, "opened_at": link["created_at"] if link else None}
 
 
-def project_for_link(conn, secret: str) -> tuple[Project, int]:
-    """The project an open study link belongs to, and the link's id.
+def project_for_link(conn, secret: str, *, allow_revoked: bool = False) -> tuple[Project, int]:
+    """The project a study link belongs to, and the link's id.
+
+    Args:
+        allow_revoked: accept a revoked link too (a participant who entered before it was closed
+            comes back to finish; annotate.study.participants.enter decides).
 
     Raises:
-        StudyLinkError: no such link, or it was revoked (a sentence for the participant).
+        StudyLinkError: no such link, it was revoked, or the project is archived (a sentence for
+            the participant).
     """
     cur = storage.cursor(conn)
     link = store.link_by_hash(cur, hash_token(secret or ""))
     if link is None:
         raise StudyLinkError("This study link is not valid. Please open the study again from the platform's "
                              "study page, or contact the researchers.")
-    if link["revoked_at"] is not None:
-        raise StudyLinkError("This study is closed: the researchers are no longer accepting participants "
-                             "through this link. Thank you for your interest.")
+    if link["revoked_at"] is not None and not allow_revoked:
+        raise StudyLinkError(CLOSED_MESSAGE)
     project = get_project(conn, store.project_name(cur, link["project_id"]))
     if project.archived_at is not None:
         raise StudyLinkError("This study is closed. Thank you for your interest.")
     return project, int(link["id"])
+
+
+def is_revoked(conn, link_id: int) -> bool:
+    """Whether the link with this id was revoked (or replaced)."""
+    return store.link_revoked(storage.cursor(conn), link_id)
 
 
 def update_settings(conn, project: Project, **changes) -> Project:

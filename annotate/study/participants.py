@@ -31,7 +31,7 @@ from annotate.labeling.annotators import hash_token
 from annotate.labeling.auth import SESSION_TTL, resume_session
 from annotate.projects import Project, get_project
 from annotate.study.errors import ParticipantIdError, StudyError, StudyFullError, StudyLinkError
-from annotate.study.links import LINK_PARAM, project_for_link
+from annotate.study.links import CLOSED_MESSAGE, LINK_PARAM, is_revoked, project_for_link
 
 # The URL parameters each platform sends: (participant id, study / HIT, session / assignment).
 PLATFORM_PARAMS = {"prolific": ("PROLIFIC_PID", "STUDY_ID", "SESSION_ID"),
@@ -138,12 +138,13 @@ def enter(conn, project: Project | None, link_secret: str, params: Mapping[str, 
         returns the same annotator, whatever its status (a finished participant sees their code).
 
     Raises:
-        StudyLinkError: unknown or revoked link (or one of another project).
+        StudyLinkError: unknown link (or one of another project), or a revoked one for a new id
+            (participants who entered before the link was closed come back to finish).
         ParticipantIdError: see `platform_ids`.
         StudyFullError: a new participant when every place is taken.
     """
     now = now or utc_now()
-    link_project, link_id = project_for_link(conn, link_secret)
+    link_project, link_id = project_for_link(conn, link_secret, allow_revoked=True)
     if project is not None and project.id != link_project.id:
         raise StudyLinkError("This study link belongs to another study. Please open the study again from the "
                              "platform's study page.")
@@ -155,6 +156,8 @@ def enter(conn, project: Project | None, link_secret: str, params: Mapping[str, 
             changes = {"last_seen_at": now}
             storage.write(conn, lambda c: store.update_participant(c, row["annotator_id"], changes))
             return participant_of(conn, row["annotator_id"])
+        if is_revoked(conn, link_id):
+            raise StudyLinkError(CLOSED_MESSAGE)
         cap = link_project.config.study.max_participants
         if cap is not None and store.count_places(cur, link_project.id) >= cap:
             raise StudyFullError(f"This study is full: all {cap} places are taken. Thank you for your interest; "
