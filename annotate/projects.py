@@ -12,6 +12,7 @@ from storage.db import Connection
 from annotate.config import ProjectConfig, parse_config
 from annotate.study.settings import merge_study_changes
 from annotate.errors import AnnotateError, ConfigError, NotFoundError
+from annotate.text_checks import refuse_nul
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ def create_project(conn: Connection, name: str, config: ProjectConfig | dict) ->
         config = parse_config(config)
     if not name.strip():
         raise AnnotateError("A project needs a non-empty name")
+    refuse_nul(name, "A project name")
     cur = storage.cursor(conn)
     if store.get_project(cur, name) is not None:
         raise AnnotateError(f"Project '{name}' already exists")

@@ -13,8 +13,8 @@ from annotate.labeling.item_text import escape_markdown
 from annotate.projects import get_project
 from annotate.study import links, reports
 from annotate.study.pay import estimated_pay
-from annotate.study.quality import PAGE_NOTE, QUALITY_WORDS, participant_quality_table
-from pages import session
+from annotate.study.quality import PAGE_NOTE, participant_quality_table
+from pages import analysis_charts as charts, session
 from pages.study_settings import settings_form
 
 LINK = "study_link_urls"       # {platform: URL} shown once, on the run after opening the link
@@ -131,10 +131,7 @@ if quality.empty:
     st.info("No labels yet.")
 else:
     st.caption(PAGE_NOTE)
-    words = {"annotator": ("Name", "The participant's name in reports and exports.")} | QUALITY_WORDS
-    st.dataframe(quality, hide_index=True, width="stretch", column_order=[c for c in quality.columns if c in words],
-                 column_config={column: st.column_config.Column(title, help=help_text or None)
-                                for column, (title, help_text) in words.items()})
+    charts.show_table(quality)  # the Analysis page's table: titles in words, a help line per column
 
 st.subheader("Settings")
 settings_form(project)

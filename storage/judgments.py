@@ -97,9 +97,7 @@ def insert_judgments(cur: Cursor, judgments: pd.DataFrame) -> int:
             frame[field] = None
     new_judgments = frame[JUDGMENT_FIELDS]
     if is_postgres(cur):
-        cur.executemany(f"""INSERT INTO judgments ({', '.join(JUDGMENT_FIELDS)})
-                            VALUES ({', '.join('?' for _ in JUDGMENT_FIELDS)})""",
-                        [[param_value(v) for v in row] for row in new_judgments.itertuples(index=False)])
+        _copy_judgments(cur, new_judgments)
         return len(frame)
     cur.execute(f"""INSERT INTO judgments ({', '.join(JUDGMENT_FIELDS)})
                     SELECT judge_id, run_id, item_id, aspect, response_idx::SMALLINT, presented_order,
@@ -108,6 +106,32 @@ def insert_judgments(cur: Cursor, judgments: pd.DataFrame) -> int:
                            cost::DOUBLE, source
                     FROM new_judgments""")
     return len(frame)
+
+
+_INT_FIELDS = {"judge_id", "run_id", "item_id", "response_idx", "prompt_tokens", "completion_tokens"}
+
+
+def _copy_judgments(cur: Cursor, frame: pd.DataFrame) -> None:
+    """PostgreSQL: COPY the rows on the write's connection (about ten times executemany's rate);
+    executemany when called outside storage.write (no transaction's connection to copy on)."""
+    rows = list(zip(*(_column_params(frame[field], field in _INT_FIELDS) for field in JUDGMENT_FIELDS)))
+    if getattr(cur, "bound", None) is None:
+        cur.executemany(f"""INSERT INTO judgments ({', '.join(JUDGMENT_FIELDS)})
+                            VALUES ({', '.join('?' for _ in JUDGMENT_FIELDS)})""", rows)
+        return
+    with cur.bound.cursor() as raw, raw.copy(f"COPY judgments ({', '.join(JUDGMENT_FIELDS)}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _column_params(column: pd.Series, is_int: bool) -> list:
+    """A frame column as PostgreSQL parameters, converted column-wise (a cell at a time is several
+    times slower): NULL for NaN/NA, ints for integer columns, lists of floats for arrays."""
+    if column.dtype == object and column.map(lambda v: isinstance(v, (list, tuple, np.ndarray))).any():
+        return [param_value(v) for v in column]
+    if is_int:
+        column = pd.to_numeric(column, errors="raise").astype("Int64")
+    return column.astype(object).where(column.notna(), None).tolist()
 
 
 def param_value(value: object) -> object:

@@ -54,8 +54,8 @@ def store_error(exc: BaseException, url: str) -> StoreError | None:
     if isinstance(exc, psycopg.errors.InsufficientPrivilege):
         return StoreError(f"PostgreSQL at {pg.redact(url)} refused a statement ({detail}): apply the migrations with "
                           f"the schema's owner (`python -m annotate init`; they need CREATE), and grant the app's role "
-                          f"USAGE on the schema, SELECT, INSERT, UPDATE, DELETE on its tables and USAGE, SELECT, UPDATE "
-                          f"on its sequences (SECURITY.md, PostgreSQL)")
+                          f"USAGE on the schema, SELECT, INSERT, UPDATE, DELETE on its tables and USAGE, SELECT, "
+                          f"UPDATE on its sequences (SECURITY.md, PostgreSQL)")
     return StoreError(f"PostgreSQL at {pg.redact(url)} reported an error: {detail}")
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import storage
 from annotate.analysis.report import build_report
@@ -11,6 +12,8 @@ from annotate.labeling.annotators import get_annotator
 from annotate.labeling.queue import get_queue
 from annotate.projects import get_project
 from storage import judgments as judgment_store, labels as label_store
+
+pytestmark = pytest.mark.both_backends
 
 
 def test_pairwise_demo_has_several_annotators_a_flag_a_skip_and_two_judges_in_both_orders(db):

@@ -20,6 +20,8 @@ from annotate.data.importers import ColumnMapping, import_file
 from annotate.projects import create_project, get_project
 from bench.soak import CHROMIUM, CHROMIUM_ARGS, AppServer
 
+pytestmark = pytest.mark.both_backends
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 SQL = "x'); DROP TABLE items; --"

@@ -25,6 +25,8 @@ from annotate.judges.templates import load_template, template_names
 from annotate.labeling.annotators import add_annotator
 from storage import judgments as judgment_store
 
+pytestmark = pytest.mark.both_backends
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 SECRET = "hf_s3cr3t-value-of-the-server"
 

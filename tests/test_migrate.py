@@ -149,7 +149,8 @@ def test_a_failure_during_the_copy_leaves_the_target_without_any_of_it(demo_file
     conn.close()
     target = storage.connect(pg_url)
     storage.cursor(target).execute(  # the same session key is already there: the copy of sessions fails
-        "INSERT INTO sessions (key_hash, annotator_id, created_at, expires_at) VALUES (?, 99, now(), now())", [key_hash])
+        "INSERT INTO sessions (key_hash, annotator_id, created_at, expires_at) VALUES (?, 99, now(), now())",
+        [key_hash])
     target.close()
     result = run_cli("migrate", "--from", str(source), "--to", pg_url)
     assert result.returncode == 1 and "Nothing was moved" in result.stderr and "Traceback" not in result.stderr

@@ -12,6 +12,8 @@ from annotate import projects as project_lib
 from annotate.errors import AnnotateError, ConfigError
 from tests.test_import_shapes import pairs, query, run, run_json, write_jsonl
 
+pytestmark = pytest.mark.both_backends
+
 CRITERIA_YAML = """
 - name: accuracy
   description: Is every claim correct?

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 import storage
@@ -15,6 +16,8 @@ from annotate.projects import create_project
 from annotate.router.budget import Budget
 from annotate.router.routing import apply_routing
 from storage import routing as store
+
+pytestmark = pytest.mark.both_backends
 
 N = 80
 

@@ -58,6 +58,7 @@ NOTHING_LEFT = "Nothing left for you to label"
 IDLE = "[data-testid='stApp'][data-test-script-state='notRunning']"
 ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
 STEP_MS = 90_000  # one step on a loaded 2-core machine: submit, rerun, next item on screen
+OPEN_MS = 180_000  # opening the app: sixteen tabs load Streamlit's scripts at once on two cores
 RUN_SECONDS = 330  # the whole labeling must end within this
 
 
@@ -131,15 +132,15 @@ class Annotator:
     repressed: int = 0
 
 
-async def _wait_for_item(page, old_nonce: str | None = None) -> str | None:
+async def _wait_for_item(page, old_nonce: str | None = None, timeout: int = STEP_MS) -> str | None:
     """Wait until the page shows a new item's controls ready for keys (or nothing left) and the run
     has ended; return the shown item's id, or None when nothing is left."""
     await page.wait_for_function(
         """([old, done]) => { const r = document.querySelector('.lk-root');
                if (document.body.innerText.includes(done)) return true;
                return !!r && r.dataset.state === 'ready' && r.dataset.nonce !== old; }""",
-        arg=[old_nonce or "", NOTHING_LEFT], timeout=STEP_MS)
-    await page.wait_for_selector(IDLE, timeout=STEP_MS)
+        arg=[old_nonce or "", NOTHING_LEFT], timeout=timeout)
+    await page.wait_for_selector(IDLE, timeout=timeout)
     if await page.get_by_text(NOTHING_LEFT).count():
         return None
     match = PROMPT.search(await page.get_by_text(PROMPT).first.inner_text())
@@ -168,9 +169,10 @@ async def choose(page, annotator: Annotator, digit: str, tries: int = 3) -> None
 async def label_until_done(page, annotator: Annotator, url: str, token: str | None) -> None:
     """Open the app (with the invite link, or without it: the session cookie), then label with keys
     until nothing is left, recording each label the page confirms."""
-    await page.goto(f"{url}/?token={token}" if token else url, wait_until="commit", timeout=STEP_MS)
-    await page.wait_for_selector(f"text=Logged in as {annotator.name}", timeout=STEP_MS)
-    item = await _wait_for_item(page)
+    await page.goto(f"{url}/?token={token}" if token else url, wait_until="commit", timeout=OPEN_MS)
+    item = await _wait_for_item(page, timeout=OPEN_MS)
+    if not await page.get_by_text(f"Logged in as {annotator.name} (annotator)").count():  # the session, from
+        raise AssertionError(f"{url}: not logged in as {annotator.name}")            # the link or the cookie
     rng = random.Random(annotator.name)
     while item is not None:
         nonce = await page.get_attribute(".lk-root", "data-nonce")
@@ -230,7 +232,7 @@ async def drive(servers: list[Server], annotators: list[Annotator]) -> int:
         browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
 
         async def one(i: int, annotator: Annotator) -> None:
-            await asyncio.sleep(0.4 * i)  # logins staggered a little
+            await asyncio.sleep(1.0 * i)  # logins staggered: sixteen first page loads at once starve two cores
             await session(browser, annotator, servers, killed)
         killer = asyncio.create_task(kill_at_half(servers, annotators, killed))
         await asyncio.wait_for(asyncio.gather(*(one(i, a) for i, a in enumerate(annotators))), RUN_SECONDS)

@@ -32,6 +32,8 @@ from annotate.judges.config import JudgeConfig
 from annotate.judges.runs import create_run
 from storage import judgments as judgment_store
 
+pytestmark = pytest.mark.both_backends  # the tests on `db` / `db_path`; the others are about DuckDB files
+
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
 TRICKY = ["-1 is the answer", "=SUM(A1:A9)", "+44 20 7946", "@home", "\tindented", "plain ünïcode ✓"]

@@ -93,13 +93,18 @@ def settings_command(ctx, project: str, as_json: bool, consent_file, instruction
     if changes.get("max_attention_failures") == -1:
         changes["max_attention_failures"] = None
     current = get_project(conn, project)
-    settings = (links.update_settings(conn, current, **changes) if changes else current).config.study
+    current = links.update_settings(conn, current, **changes) if changes else current
+    settings = current.config.study
     if as_json:
         echo_json(settings.model_dump())
         return
     for name, value in settings.model_dump().items():
         click.echo(f"{name}: {value!r}" if not isinstance(value, str) or len(value) < 60 else
                    f"{name}: {value[:57]!r}...")
+    try:
+        links.check_ready(conn, current)
+    except AnnotateError as exc:
+        click.echo(f"Not ready for participants yet: {exc}")
 
 
 @study_group.command("mark-checks")
@@ -154,6 +159,8 @@ def checks_command(ctx, project: str, as_json: bool) -> None:
     if as_json:
         echo_json(rows)
         return
+    if not rows:
+        click.echo(f"Project '{project}' has no check items (study mark-checks marks them)")
     for row in rows:
         click.echo(f"{row['external_id']}  {row['purpose']}  {row['answer']}  {row['explanation'] or ''}".rstrip())
 

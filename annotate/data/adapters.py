@@ -21,8 +21,10 @@ from annotate.config import MULTIPREF_SCALE, THREE_POINT_SCALE, Aspect, ProjectC
 from annotate.errors import ImportDataError, NotFoundError
 from annotate.data.importers import (ColumnMapping, ImportBatch, ImportReport, OnDuplicate, Record, id_field,
                                      import_file, read_records, text_field, write_batch)
+from annotate.data.readers import check_nul
 from annotate.projects import Project, get_project
 from annotate.signs import verdict_of
+from annotate.text_checks import refuse_nul
 
 ADAPTERS = ("pandalm", "mtbench", "multipref")
 
@@ -152,6 +154,7 @@ def _conversation(record: Record, name: str) -> list[dict]:
     if not isinstance(value, list) or not all(isinstance(m, dict) and isinstance(m.get("content"), str)
                                               for m in value):
         raise record.error(name, "expected a list of {role, content} messages")
+    check_nul(Record(record.place, {name: value}))  # a conversation given as JSON text inside a cell
     return list(value)
 
 
@@ -278,6 +281,7 @@ def import_items(conn: Connection, project_name: str, source: str | Path | None 
         raise ImportDataError("Give either a file or folder to import, or a Hugging Face dataset id")
     if not project_name.strip():
         raise ImportDataError("A project needs a non-empty name")
+    refuse_nul(project_name, "A project name", ImportDataError)
     try:
         project = get_project(conn, project_name)
     except NotFoundError:

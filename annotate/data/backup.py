@@ -322,10 +322,12 @@ def _load_all(conn: storage.db.Connection, folder: Path, manifest: dict) -> dict
         present = store.table_columns(cur)
         for table, entry in tables.items():
             if table not in present:
-                raise BackupError(f"Backup table '{table}' does not exist in this version's schema; nothing was restored")
+                raise BackupError(f"Backup table '{table}' does not exist in this version's schema; "
+                                  f"nothing was restored")
             columns = _backup_columns(entry, present[table])
             if table == store.MIGRATIONS_TABLE:  # already filled by connect(): keep the backup's rows
-                versions = [int(v) for v in pq.read_table(folder / entry["file"], columns=["version"])["version"].to_pylist()]
+                history = pq.read_table(folder / entry["file"], columns=["version"])
+                versions = [int(v) for v in history["version"].to_pylist()]
                 store.forget_migrations(cur, versions)
             for batch in pq.ParquetFile(folder / entry["file"]).iter_batches(store.BATCH_ROWS):
                 store.insert_batch(cur, table, store.conform(batch, columns), present[table])
@@ -392,6 +394,7 @@ def _verify(cur, manifest: dict, present: dict[str, store.Columns]) -> dict:
         rows, checksum = store.table_stats(cur, table, _backup_columns(entry, present[table]))
         if rows != entry["rows"] or (comparable and checksum != entry["checksum"]):
             raise BackupError(f"Restored table '{table}' differs from the backup: {rows} rows (backup "
-                              f"{entry['rows']}), checksum {checksum} (backup {entry['checksum']}); nothing was restored")
+                              f"{entry['rows']}), checksum {checksum} (backup {entry['checksum']}); "
+                              f"nothing was restored")
         summary[table] = {"rows": rows, "checksum_checked": comparable}
     return summary

@@ -6,6 +6,8 @@ in memory. What is refused, each with a one-line error naming the file and line:
 - bytes that are not UTF-8, a line that is not JSON, a record that is not an object;
 - a lone surrogate (`"\\ud800"`), which no UTF-8 file or database can hold;
 - JSON nested deeper than Python can parse (e.g. 100K levels);
+- a NUL character (U+0000) in any value or column name, which PostgreSQL cannot store (see
+  annotate/text_checks.py: refused on both backends, so that a project imports the same on each);
 - a CSV quote that is never closed, a CSV header with a repeated or empty column name.
 
 JSON lines are split on `\\n` only: U+2028, U+0085 and other Unicode line separators inside a
@@ -33,6 +35,7 @@ from typing import Any, Iterator
 import pyarrow.parquet as pq
 
 from annotate.errors import ImportDataError
+from annotate.text_checks import NUL_PROBLEM, nul_field
 
 FORMATS = ("jsonl", "json", "csv", "parquet")
 _SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
@@ -146,7 +149,10 @@ def _jsonl(path: Path, stats: ReadStats) -> Iterator[Record]:
             if not isinstance(data, dict):
                 raise ImportDataError(f"{place}: expected a JSON object, got {type_name(data)}")
             _check_surrogates(raw, data, place)
-            yield Record(place, data)
+            record = Record(place, data)
+            if b"\\u0000" in raw:  # in valid JSON a NUL can only be this escape
+                check_nul(record)
+            yield record
 
 
 def _counter(stats: ReadStats):
@@ -173,10 +179,14 @@ def _json(path: Path, stats: ReadStats) -> Iterator[Record]:
     _check_surrogates(raw, data, path.name)
     if not isinstance(data, list):
         raise ImportDataError(f"{path.name}: expected a JSON array of objects, got {type_name(data)}")
+    has_nul_escape = b"\\u0000" in raw
     for number, row in enumerate(data, start=1):
         if not isinstance(row, dict):
             raise ImportDataError(f"{path.name} record {number}: expected a JSON object, got {type_name(row)}")
-        yield Record(f"{path.name} record {number}", row)
+        record = Record(f"{path.name} record {number}", row)
+        if has_nul_escape:
+            check_nul(record)
+        yield record
 
 
 def _csv(path: Path, stats: ReadStats) -> Iterator[Record]:
@@ -192,6 +202,7 @@ def _csv(path: Path, stats: ReadStats) -> Iterator[Record]:
             if header and header[0].startswith("\ufeff"):
                 header[0] = header[0][1:]
             check_header(path.name, header)
+            check_nul(Record(f"{path.name} line 1", dict.fromkeys(header)))
             start = reader.line_num + 1
             for row in reader:
                 place = f"{path.name} line {start}"
@@ -200,11 +211,20 @@ def _csv(path: Path, stats: ReadStats) -> Iterator[Record]:
                 if not any(row):
                     start = reader.line_num + 1
                     continue
-                yield Record(place, dict(zip(header, row)))
+                record = Record(place, dict(zip(header, row)))
+                check_nul(record)
+                yield record
                 start = reader.line_num + 1
         except csv.Error as exc:
             problem = "a quoted cell is never closed" if "unexpected end of data" in str(exc) else str(exc)
             raise ImportDataError(f"{path.name} line {start}: not valid CSV ({problem})") from None
+
+
+def check_nul(record: Record) -> None:
+    """Refuse a record with a NUL character in a value or a column name, naming the field."""
+    field_name = nul_field(record.data)
+    if field_name is not None:
+        raise record.error(field_name, NUL_PROBLEM)
 
 
 def check_header(name: str, header: list[str]) -> None:
@@ -251,7 +271,9 @@ def _parquet(path: Path, stats: ReadStats) -> Iterator[Record]:
         for batch in batches:
             for data in batch.to_pylist():
                 row += 1
-                yield Record(f"{path.name} row {row}", data)
+                record = Record(f"{path.name} row {row}", data)
+                check_nul(record)
+                yield record
     except ImportDataError:
         raise
     except Exception as exc:  # pyarrow raises several types for a corrupt file

@@ -17,6 +17,7 @@ from storage import annotators as store, sessions as session_store
 from storage.db import Connection, Cursor
 from annotate.clock import utc_now
 from annotate.errors import AnnotateError, AuthError, NotFoundError
+from annotate.text_checks import refuse_nul
 
 ROLES = ("annotator", "researcher", "admin")
 BASE_URL_ENV = "ANNOTATE_BASE_URL"
@@ -54,6 +55,7 @@ def add_annotator(conn: Connection, name: str, role: str = "annotator") -> tuple
     name = name.strip()
     if not name:
         raise AnnotateError("An annotator needs a non-empty name")
+    refuse_nul(name, "An annotator name")
     if role not in ROLES:
         raise AnnotateError(f"Unknown role '{role}' (roles: {', '.join(ROLES)})")
     cur = storage.cursor(conn)

@@ -15,6 +15,7 @@ from storage.db import Connection, Cursor
 from storage import items as item_store, labels as store
 from annotate.errors import LabelError, NotFoundError
 from annotate.projects import Project
+from annotate.text_checks import strip_nul
 
 ORDERS = ("AB", "BA")
 _ANNOTATOR_LOCKS = [threading.Lock() for _ in range(64)]
@@ -59,6 +60,7 @@ def record_label(conn: Connection, project: Project, annotator_id: int, item_id:
         header = item_store.item_header(storage.cursor(conn), item_id)
         n_responses = header["n_responses"] if header else 0
     rows = _validate_values(project, n_responses, values)
+    justification = strip_nul(justification)  # typed text: see annotate/text_checks.py
     _check_justification(project, justification)
     if confidence is not None and not 1 <= int(confidence) <= 5:
         raise LabelError(f"confidence must be 1..5, not {confidence}")
@@ -121,6 +123,7 @@ def record_flag(conn: Connection, project: Project, annotator_id: int, item_id: 
 
 
 def _record_note(conn, project, annotator_id, item_id, kind, note, seconds) -> int:
+    note = strip_nul(note)  # typed text: see annotate/text_checks.py
     if not (note or "").strip():
         raise LabelError(f"A {kind} needs a {'reason' if kind == 'skip' else 'comment'}")
     event = {"project_id": project.id, "item_id": int(item_id), "annotator_id": int(annotator_id), "kind": kind,

@@ -36,7 +36,7 @@ from annotate.labeling.labels import record_label
 from annotate.projects import Project, get_project
 from annotate.signs import VERDICT
 from annotate.study import participants as study_participants_lib, reports as study_reports
-from annotate.study.quality import is_fast
+from annotate.study.timing import is_fast
 
 REASONS = {"flagged": "Flagged", "skipped": "Skipped", "split": "Humans split",
            "judge_disagrees": "Judge disagrees with humans"}

@@ -46,6 +46,7 @@ from annotate.analysis.reference import DEFAULT_SPLIT_POLICY, label_roles
 from annotate.analysis.report_types import wide_codes
 from annotate.projects import Project, get_project
 from annotate.study import reports
+from annotate.study.timing import is_fast
 
 COLUMNS = ["annotator", "participant_id", "is_excluded", "exclusion_reason", "labels",
            "attention_checks", "attention_passed", "attention_failed", "training_items", "training_passed",
@@ -119,7 +120,7 @@ def time_counts(labels: pd.DataFrame, min_seconds: float | None) -> pd.DataFrame
         annotator, median_seconds, fast_labels, min_seconds.
     """
     seconds = labels["seconds"].astype(float)
-    fast = (seconds < min_seconds) if min_seconds is not None else pd.Series(np.nan, index=labels.index)
+    fast = is_fast(seconds, min_seconds) if min_seconds else pd.Series(np.nan, index=labels.index)
     out = pd.DataFrame({"annotator": labels["annotator"].astype(object), "seconds": seconds, "fast": fast})
     out = out.groupby("annotator", as_index=False).agg(median_seconds=("seconds", "median"),
                                                         fast_labels=("fast", "sum"))
@@ -127,13 +128,6 @@ def time_counts(labels: pd.DataFrame, min_seconds: float | None) -> pd.DataFrame
         out["fast_labels"] = np.nan
     out["min_seconds"] = np.nan if min_seconds is None else float(min_seconds)
     return out
-
-
-def is_fast(seconds: pd.Series, min_seconds: float | None) -> pd.Series:
-    """True where a label took less than the project's minimum (never where no time was recorded)."""
-    if min_seconds is None:
-        return pd.Series(False, index=seconds.index)
-    return seconds.astype(float) < float(min_seconds)
 
 
 def position_counts(labels: pd.DataFrame) -> pd.DataFrame:
