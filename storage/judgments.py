@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from storage import bulk
 from storage.db import Cursor, is_postgres
 
 JUDGMENT_FIELDS = ["judge_id", "run_id", "item_id", "aspect", "response_idx", "presented_order", "verdict",
@@ -112,16 +113,9 @@ _INT_FIELDS = {"judge_id", "run_id", "item_id", "response_idx", "prompt_tokens",
 
 
 def _copy_judgments(cur: Cursor, frame: pd.DataFrame) -> None:
-    """PostgreSQL: COPY the rows on the write's connection (about ten times executemany's rate);
-    executemany when called outside storage.write (no transaction's connection to copy on)."""
-    rows = list(zip(*(_column_params(frame[field], field in _INT_FIELDS) for field in JUDGMENT_FIELDS)))
-    if getattr(cur, "bound", None) is None:
-        cur.executemany(f"""INSERT INTO judgments ({', '.join(JUDGMENT_FIELDS)})
-                            VALUES ({', '.join('?' for _ in JUDGMENT_FIELDS)})""", rows)
-        return
-    with cur.bound.cursor() as raw, raw.copy(f"COPY judgments ({', '.join(JUDGMENT_FIELDS)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
+    """PostgreSQL: COPY the rows (storage.bulk) on the write's transaction."""
+    rows = zip(*(_column_params(frame[field], field in _INT_FIELDS) for field in JUDGMENT_FIELDS))
+    bulk.copy_rows(cur, "judgments", JUDGMENT_FIELDS, rows)
 
 
 def _column_params(column: pd.Series, is_int: bool) -> list:

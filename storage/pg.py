@@ -21,6 +21,7 @@ psycopg is imported only when a postgresql:// URL is opened, so the DuckDB path 
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import re
 import threading
@@ -29,6 +30,10 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 POOL_SIZE_ENV = "ANNOTATE_DB_POOL"
+# The pool logs a warning per broken connection it discards (a server restart): without a handler of
+# the deployment's, Python would print them to stderr beside the CLI's one-line error. A library's
+# NullHandler leaves them to whoever configures logging.
+logging.getLogger("psycopg").addHandler(logging.NullHandler())
 CONNECT_TIMEOUT_S = 10  # seconds to reach the server before saying it cannot be reached
 MIGRATION_LOCK = 7243_1001  # pg_advisory_xact_lock key: one server applies migrations at a time
 
@@ -212,5 +217,7 @@ def is_postgres_url(target: object) -> bool:
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+    """The URL without its password (in the user part or a `password=` query parameter), for
+    messages and logs."""
+    url = re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
+    return re.sub(r"([?&]password=)[^&#\s]*", r"\1***", url)

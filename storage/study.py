@@ -25,6 +25,8 @@ from datetime import datetime
 
 import pandas as pd
 
+from storage.db import Cursor
+
 PARTICIPANT_COLUMNS = ["annotator_id", "project_id", "participant_id", "platform", "study_id", "session_id",
                        "assignment_id", "hit_id", "link_id", "status", "started_at", "last_seen_at",
                        "consented_at", "instructions_at", "finished_at", "completion_code", "code_issued_at",
@@ -35,7 +37,7 @@ PLACE_TAKING = ("active", "completed", "failed_qualification")
 
 # Links -------------------------------------------------------------------------------------------
 
-def open_link_of(cur, project_id: int) -> dict | None:
+def open_link_of(cur: Cursor, project_id: int) -> dict | None:
     """The project's unrevoked link: {id, created_at}, or None."""
     row = cur.execute("""SELECT id, created_at FROM study_links
                          WHERE project_id = ? AND revoked_at IS NULL ORDER BY id DESC LIMIT 1""",
@@ -43,28 +45,28 @@ def open_link_of(cur, project_id: int) -> dict | None:
     return {"id": int(row[0]), "created_at": row[1]} if row else None
 
 
-def insert_link(cur, project_id: int, secret_hash: str, now: datetime) -> int:
+def insert_link(cur: Cursor, project_id: int, secret_hash: str, now: datetime) -> int:
     """Record a new link (its secret's hash) and return its id."""
     row = cur.execute("""INSERT INTO study_links (project_id, secret_hash, created_at) VALUES (?, ?, ?)
                          RETURNING id""", [project_id, secret_hash, now]).fetchone()
     return int(row[0])
 
 
-def revoke_links(cur, project_id: int, now: datetime) -> int:
+def revoke_links(cur: Cursor, project_id: int, now: datetime) -> int:
     """Revoke every open link of the project; return how many were open."""
     rows = cur.execute("""UPDATE study_links SET revoked_at = ? WHERE project_id = ? AND revoked_at IS NULL
                           RETURNING id""", [now, project_id]).fetchall()
     return len(rows)
 
 
-def link_by_hash(cur, secret_hash: str) -> dict | None:
+def link_by_hash(cur: Cursor, secret_hash: str) -> dict | None:
     """The link with this secret hash: {id, project_id, revoked_at}, or None."""
     row = cur.execute("SELECT id, project_id, revoked_at FROM study_links WHERE secret_hash = ?",
                       [secret_hash]).fetchone()
     return dict(zip(["id", "project_id", "revoked_at"], row)) if row else None
 
 
-def link_revoked(cur, link_id: int) -> bool:
+def link_revoked(cur: Cursor, link_id: int) -> bool:
     """Whether the link was revoked (True for an unknown id)."""
     row = cur.execute("SELECT revoked_at FROM study_links WHERE id = ?", [int(link_id)]).fetchone()
     return row is None or row[0] is not None
@@ -72,7 +74,7 @@ def link_revoked(cur, link_id: int) -> bool:
 
 # Participants ------------------------------------------------------------------------------------
 
-def get_participant(cur, *, annotator_id: int | None = None, project_id: int | None = None,
+def get_participant(cur: Cursor, *, annotator_id: int | None = None, project_id: int | None = None,
                     participant_id: str | None = None) -> dict | None:
     """A participant by annotator id, or by (project_id, participant_id); None if there is none."""
     if annotator_id is not None:
@@ -84,19 +86,19 @@ def get_participant(cur, *, annotator_id: int | None = None, project_id: int | N
     return dict(zip(PARTICIPANT_COLUMNS, row)) if row else None
 
 
-def count_places(cur, project_id: int) -> int:
+def count_places(cur: Cursor, project_id: int) -> int:
     """Participants who hold a place in the study (active, completed, or ended after training)."""
     return int(cur.execute("SELECT count(*) FROM study_participants WHERE project_id = ? AND status = ANY(?)",
                            [project_id, list(PLACE_TAKING)]).fetchone()[0])
 
 
-def count_participants(cur, project_id: int) -> int:
+def count_participants(cur: Cursor, project_id: int) -> int:
     """Every participant the project ever had (numbers the next participant's name)."""
     return int(cur.execute("SELECT count(*) FROM study_participants WHERE project_id = ?",
                            [project_id]).fetchone()[0])
 
 
-def insert_participant(cur, name: str, fields: dict) -> int:
+def insert_participant(cur: Cursor, name: str, fields: dict) -> int:
     """Create the participant's annotators row (kind 'participant', no token) and study row; return the id."""
     annotator_id = int(cur.execute("""INSERT INTO annotators (name, role, token_hash, is_active, kind)
                                       VALUES (?, 'annotator', NULL, true, 'participant') RETURNING id""",
@@ -114,7 +116,7 @@ _UPDATABLE = {"last_seen_at", "consented_at", "instructions_at", "status", "fini
               "current_purpose", "current_shown_at", "session_id", "assignment_id"}
 
 
-def update_participant(cur, annotator_id: int, changes: dict) -> None:
+def update_participant(cur: Cursor, annotator_id: int, changes: dict) -> None:
     """Set the given columns of a participant's row (names from a fixed list)."""
     unknown = set(changes) - _UPDATABLE
     if unknown:
@@ -126,7 +128,7 @@ def update_participant(cur, annotator_id: int, changes: dict) -> None:
                 [changes[n] for n in names] + [int(annotator_id)])
 
 
-def participants_frame(cur, project_id: int) -> pd.DataFrame:
+def participants_frame(cur: Cursor, project_id: int) -> pd.DataFrame:
     """Every participant of a project with their counts, oldest first.
 
     Columns: PARTICIPANT_COLUMNS, annotator (the opaque name), labels (items labeled: label events
@@ -164,7 +166,7 @@ def participants_frame(cur, project_id: int) -> pd.DataFrame:
         WHERE s.project_id = $p ORDER BY s.started_at, s.annotator_id""", {"p": project_id}).df()
 
 
-def main_phase_count(cur, project_id: int, annotator_id: int) -> int:
+def main_phase_count(cur: Cursor, project_id: int, annotator_id: int) -> int:
     """Items the participant finished after training: items labeled plus attention checks answered."""
     return int(cur.execute("""
         SELECT (SELECT count(DISTINCT item_id) FROM label_events
@@ -174,20 +176,20 @@ def main_phase_count(cur, project_id: int, annotator_id: int) -> int:
                            {"p": project_id, "a": annotator_id}).fetchone()[0])
 
 
-def label_seconds(cur, event_id: int) -> float | None:
+def label_seconds(cur: Cursor, event_id: int) -> float | None:
     """The seconds recorded with a label event."""
     row = cur.execute("SELECT seconds FROM label_events WHERE id = ?", [int(event_id)]).fetchone()
     return None if row is None or row[0] is None else float(row[0])
 
 
-def excluded_annotator_ids(cur, project_id: int) -> list[int]:
+def excluded_annotator_ids(cur: Cursor, project_id: int) -> list[int]:
     """Annotator ids of the project's excluded participants."""
     rows = cur.execute("""SELECT annotator_id FROM study_participants WHERE project_id = ? AND excluded
                           ORDER BY annotator_id""", [project_id]).fetchall()
     return [int(r[0]) for r in rows]
 
 
-def participant_times(cur, project_id: int) -> pd.DataFrame:
+def participant_times(cur: Cursor, project_id: int) -> pd.DataFrame:
     """Seconds per label of every participant's current labels: annotator_id, seconds."""
     return cur.execute("""
         SELECT e.annotator_id, e.seconds FROM current_label_events e
@@ -195,7 +197,7 @@ def participant_times(cur, project_id: int) -> pd.DataFrame:
         WHERE e.project_id = ? AND e.seconds IS NOT NULL ORDER BY e.id""", [project_id]).df()
 
 
-def fast_labels(cur, project_id: int, min_seconds: float) -> pd.DataFrame:
+def fast_labels(cur: Cursor, project_id: int, min_seconds: float) -> pd.DataFrame:
     """Participants' current labels faster than `min_seconds`: event_id, annotator_id, annotator,
     item_id, external_id, seconds."""
     return cur.execute("""
@@ -209,7 +211,7 @@ def fast_labels(cur, project_id: int, min_seconds: float) -> pd.DataFrame:
 
 # Check items -------------------------------------------------------------------------------------
 
-def upsert_check_items(cur, rows: list[dict], now: datetime) -> int:
+def upsert_check_items(cur: Cursor, rows: list[dict], now: datetime) -> int:
     """Mark items as check items (or change their purpose, answer, explanation); return how many.
 
     rows: {item_id, project_id, purpose, expected (dict), explanation, source}."""
@@ -223,14 +225,14 @@ def upsert_check_items(cur, rows: list[dict], now: datetime) -> int:
     return len(rows)
 
 
-def delete_check_items(cur, project_id: int, item_ids: list[int]) -> int:
+def delete_check_items(cur: Cursor, project_id: int, item_ids: list[int]) -> int:
     """Unmark check items; return how many were marked."""
     rows = cur.execute("DELETE FROM study_check_items WHERE project_id = ? AND item_id = ANY(?) RETURNING item_id",
                        [project_id, [int(i) for i in item_ids]]).fetchall()
     return len(rows)
 
 
-def check_items(cur, project_id: int, purpose: str | None = None) -> pd.DataFrame:
+def check_items(cur: Cursor, project_id: int, purpose: str | None = None) -> pd.DataFrame:
     """The project's check items in the order they were marked: item_id, external_id, purpose,
     expected (JSON text), explanation, source, created_at."""
     return cur.execute("""
@@ -241,7 +243,7 @@ def check_items(cur, project_id: int, purpose: str | None = None) -> pd.DataFram
         ORDER BY c.created_at, c.item_id""", {"p": project_id, "purpose": purpose}).df()
 
 
-def get_check_item(cur, item_id: int) -> dict | None:
+def get_check_item(cur: Cursor, item_id: int) -> dict | None:
     """One check item: {item_id, project_id, purpose, expected (dict), explanation}, or None."""
     row = cur.execute("""SELECT item_id, project_id, purpose, CAST(expected AS TEXT), explanation
                          FROM study_check_items WHERE item_id = ?""", [int(item_id)]).fetchone()
@@ -251,7 +253,7 @@ def get_check_item(cur, item_id: int) -> dict | None:
             "explanation": row[4]}
 
 
-def gold_labels(cur, project_id: int) -> pd.DataFrame:
+def gold_labels(cur: Cursor, project_id: int) -> pd.DataFrame:
     """Current labels of the project's gold raters (annotators.kind 'gold'), one row per value:
     item_id, external_id, aspect, response_idx, value."""
     return cur.execute("""
@@ -264,7 +266,7 @@ def gold_labels(cur, project_id: int) -> pd.DataFrame:
 
 # Check answers -----------------------------------------------------------------------------------
 
-def insert_check_answer(cur, row: dict) -> int:
+def insert_check_answer(cur: Cursor, row: dict) -> int:
     """Record one answer to a check or training item; return its id.
 
     row: project_id, annotator_id, item_id, purpose, presented_order, answer (dict), passed,
@@ -278,14 +280,14 @@ def insert_check_answer(cur, row: dict) -> int:
                             row["seconds"], row["created_at"]]).fetchone()[0])
 
 
-def answered_check_items(cur, annotator_id: int) -> dict[int, str]:
+def answered_check_items(cur: Cursor, annotator_id: int) -> dict[int, str]:
     """{item_id: purpose} of the check and training items the participant answered."""
     rows = cur.execute("SELECT item_id, purpose FROM study_check_answers WHERE annotator_id = ?",
                        [int(annotator_id)]).fetchall()
     return {int(i): p for i, p in rows}
 
 
-def check_counts(cur, annotator_id: int) -> dict:
+def check_counts(cur: Cursor, annotator_id: int) -> dict:
     """{training, training_passed, attention, attention_failed} answers of one participant."""
     row = cur.execute("""
         SELECT count(*) FILTER (WHERE purpose = 'training'),
@@ -296,7 +298,7 @@ def check_counts(cur, annotator_id: int) -> dict:
     return dict(zip(["training", "training_passed", "attention", "attention_failed"], map(int, row)))
 
 
-def check_answers(cur, project_id: int) -> pd.DataFrame:
+def check_answers(cur: Cursor, project_id: int) -> pd.DataFrame:
     """Every check and training answer of a project, oldest first: answer_id, annotator_id,
     annotator, item_id, external_id, purpose, presented_order, answer (JSON text), expected (JSON
     text), passed, seconds, created_at, excluded (the participant's flag)."""
@@ -310,13 +312,13 @@ def check_answers(cur, project_id: int) -> pd.DataFrame:
         WHERE k.project_id = ? ORDER BY k.id""", [project_id]).df()
 
 
-def project_name(cur, project_id: int) -> str | None:
+def project_name(cur: Cursor, project_id: int) -> str | None:
     """The name of the project with this id, or None."""
     row = cur.execute("SELECT name FROM projects WHERE id = ?", [int(project_id)]).fetchone()
     return row[0] if row else None
 
 
-def participant_ids(cur, project_id: int) -> pd.DataFrame:
+def participant_ids(cur: Cursor, project_id: int) -> pd.DataFrame:
     """The platform ids behind the project's participants' opaque names: annotator_id, annotator,
     participant_id, platform (for an export that asks for them; never shown otherwise)."""
     return cur.execute("""
@@ -325,24 +327,24 @@ def participant_ids(cur, project_id: int) -> pd.DataFrame:
         WHERE s.project_id = ? ORDER BY s.annotator_id""", [project_id]).df()
 
 
-def is_name_taken(cur, name: str) -> bool:
+def is_name_taken(cur: Cursor, name: str) -> bool:
     """Whether an annotator of any kind has this name."""
     return cur.execute("SELECT 1 FROM annotators WHERE name = ?", [name]).fetchone() is not None
 
 
-def annotator_name(cur, annotator_id: int) -> str | None:
+def annotator_name(cur: Cursor, annotator_id: int) -> str | None:
     """The annotator's name (for a participant: the opaque name pages show)."""
     row = cur.execute("SELECT name FROM annotators WHERE id = ?", [int(annotator_id)]).fetchone()
     return row[0] if row else None
 
 
-def participant_by_name(cur, name: str) -> int | None:
+def participant_by_name(cur: Cursor, name: str) -> int | None:
     """The annotator id of the participant with this (opaque) name, or None."""
     row = cur.execute("SELECT id FROM annotators WHERE name = ? AND kind = 'participant'", [name]).fetchone()
     return int(row[0]) if row else None
 
 
-def check_item_list(cur, project_id: int) -> list[tuple[int, str]]:
+def check_item_list(cur: Cursor, project_id: int) -> list[tuple[int, str]]:
     """(item_id, purpose) of the project's check items in marking order: the cheap read that serving
     a participant needs on every item."""
     rows = cur.execute("""SELECT item_id, purpose FROM study_check_items WHERE project_id = ?

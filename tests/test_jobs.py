@@ -183,3 +183,27 @@ def test_a_run_whose_server_died_is_interrupted_once_its_lease_expires(db, pairs
     time.sleep(0.6)
     assert list(list_runs(db, "pairs")["status"]) == ["interrupted"]
     assert "resume it" in get_run(db, report.run_id)["error"]
+
+
+def test_a_project_being_reranked_on_another_server_is_left_to_it(db, tmp_path):
+    from test_router import _label, _write_project
+    from annotate.jobs import rerank_job_key
+    from annotate.labeling.annotators import add_annotator
+    from annotate.projects import get_project
+    from annotate.router.budget import Budget
+    from annotate.router.routing import apply_routing, rerank, rerank_if_due
+    from storage import routing as routing_store
+
+    _write_project(db, tmp_path)
+    project = get_project(db, "synthetic")
+    apply_routing(db, "synthetic", "j1", "learned", Budget(fraction=0.5), every_n=2)
+    annotator, _ = add_annotator(db, "ann")
+    _label(db, project, annotator["id"], routing_store.current_routes(storage.cursor(db), project.id)["item_id"][:3])
+    storage.write(db, lambda c: store.acquire_lease(c, rerank_job_key(project.id), "web-2:77:1.1", 60_000))
+    assert rerank_if_due(db, "synthetic") is False  # due, but web-2 is on it
+    with pytest.raises(JobBusyError, match="Re-ranking project 'synthetic' is already running on web-2 "):
+        rerank(db, "synthetic")
+    storage.write(db, lambda c: store.release_lease(c, rerank_job_key(project.id), "web-2:77:1.1"))
+    assert rerank_if_due(db, "synthetic") is True
+    assert rerank_if_due(db, "synthetic") is False  # done: no longer due
+    assert store.live_lease(storage.cursor(db), rerank_job_key(project.id)) is None

@@ -134,7 +134,8 @@ def test_label_and_judge_columns_of_any_value_raise_only_import_errors(label, ju
 
 @settings(max_examples=25, deadline=None, database=None, suppress_health_check=PER_PROJECT)
 @given(rows=st.lists(st.fixed_dictionaries({"id": st.text(max_size=5) | st.integers(0, 3),
-                                            "prompt": st.text(max_size=20), "response_a": st.text(max_size=20),
+                                            "prompt": st.text(max_size=20) | st.just("with a NUL \x00"),
+                                            "response_a": st.text(max_size=20),
                                             "response_b": st.text(max_size=20) | st.none(),
                                             "human": st.sampled_from(["A", "B", "tie", "x", None, 3, 1.5])}),
                      min_size=1, max_size=6))

@@ -216,13 +216,14 @@ def test_ten_participants_at_once_keep_k_exact(tmp_path):
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             pages = [browser.new_context(viewport={"width": 1000, "height": 800}).new_page() for _ in range(10)]
             for n, page in enumerate(pages):
+                page.set_default_timeout(60_000)
                 page.goto(f"{url}/?study={secret}&pid=worker{n}")
             for _ in range(3):  # up to the quota, in turns: the server sees the sessions interleaved
                 for page in pages:
                     if page.get_by_text("You have finished the study").count() or \
                             page.get_by_text("no item for you").count():
                         continue
-                    page.wait_for_function("document.querySelector('.lk-root') !== null || "
+                    page.wait_for_function("document.querySelector('.lk-root[data-state=ready]') !== null || "
                                            "document.body.innerText.includes('no item for you') || "
                                            "document.body.innerText.includes('finished the study')")
                     if page.locator(".lk-root").count():

@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 import storage
+from storage.db import Connection
 from storage import items as item_store, study as store
 from annotate.clock import utc_now
 from annotate.errors import NotFoundError
@@ -34,7 +35,7 @@ from annotate.study.errors import StudyError
 PURPOSES = ("attention", "training")
 
 
-def mark_from_gold(conn, project: Project, purpose: str, *, item_ids: list[str] | None = None,
+def mark_from_gold(conn: Connection, project: Project, purpose: str, *, item_ids: list[str] | None = None,
                    limit: int | None = None, explanation: str = "", seed: int = 0,
                    now: datetime | None = None) -> int:
     """Mark items with a gold label as check items of `purpose`, the gold label as the answer.
@@ -74,7 +75,7 @@ def mark_from_gold(conn, project: Project, purpose: str, *, item_ids: list[str] 
     return storage.write(conn, lambda c: store.upsert_check_items(c, rows, now))
 
 
-def mark_from_file(conn, project: Project, path: str | Path, purpose: str = "attention",
+def mark_from_file(conn: Connection, project: Project, path: str | Path, purpose: str = "attention",
                    now: datetime | None = None) -> int:
     """Mark the items a file lists as check items; return how many.
 
@@ -111,7 +112,7 @@ def mark_from_file(conn, project: Project, path: str | Path, purpose: str = "att
     return storage.write(conn, lambda c: store.upsert_check_items(c, rows, now))
 
 
-def mark_item(conn, project: Project, external_id: str, purpose: str, answer: object, explanation: str = "",
+def mark_item(conn: Connection, project: Project, external_id: str, purpose: str, answer: object, explanation: str = "",
               now: datetime | None = None) -> None:
     """Mark one item (by the dataset's id) as a check item with `answer` (as in `parse_answer`):
     what the review page's "use as a check" does.
@@ -130,7 +131,7 @@ def mark_item(conn, project: Project, external_id: str, purpose: str, answer: ob
     storage.write(conn, lambda c: store.upsert_check_items(c, [row], now))
 
 
-def unmark(conn, project: Project, external_ids: list[str]) -> int:
+def unmark(conn: Connection, project: Project, external_ids: list[str]) -> int:
     """Make check items ordinary items again (answers already given are kept); return how many."""
     cur = storage.cursor(conn)
     item_ids = [item_store.item_id_for(cur, project.id, ext) for ext in external_ids]
@@ -140,7 +141,7 @@ def unmark(conn, project: Project, external_ids: list[str]) -> int:
     return storage.write(conn, lambda c: store.delete_check_items(c, project.id, item_ids))
 
 
-def check_items(conn, project: Project, purpose: str | None = None) -> pd.DataFrame:
+def check_items(conn: Connection, project: Project, purpose: str | None = None) -> pd.DataFrame:
     """The project's check items in marking order: item_id, external_id, purpose, answer (described
     in canonical A/B terms), expected (dict), explanation, source, created_at."""
     frame = store.check_items(storage.cursor(conn), project.id, purpose)
@@ -149,7 +150,7 @@ def check_items(conn, project: Project, purpose: str | None = None) -> pd.DataFr
     return frame
 
 
-def check_item_ids(conn, project: Project) -> frozenset[int]:
+def check_item_ids(conn: Connection, project: Project) -> frozenset[int]:
     """Ids of the project's check items (never served as real items to participants)."""
     return frozenset(int(i) for i in store.check_items(storage.cursor(conn), project.id)["item_id"])
 

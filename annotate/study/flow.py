@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Mapping
 
 import storage
+from storage.db import Connection
 from storage import items as item_store, study as store
 from annotate.clock import utc_now
 from annotate.errors import LabelError, NotFoundError
@@ -91,7 +92,7 @@ def _hash(text: str) -> int:
     return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big")
 
 
-def next_study_item(conn, project: Project, annotator_id: int, *, now: datetime | None = None) -> StudyItem | None:
+def next_study_item(conn: Connection, project: Project, annotator_id: int, *, now: datetime | None = None) -> StudyItem | None:
     """The participant's item now: the one on their screen, else the next one of their phase.
 
     Returns:
@@ -149,13 +150,13 @@ class _CheckItems:
     all: frozenset[int]      # every check item (never served as a real item)
 
     @classmethod
-    def read(cls, conn, project: Project) -> "_CheckItems":
+    def read(cls, conn: Connection, project: Project) -> "_CheckItems":
         rows = store.check_item_list(storage.cursor(conn), project.id)
         training = [i for i, purpose in rows if purpose == "training"][:project.config.study.training_items]
         return cls(training, [i for i, purpose in rows if purpose == "attention"], frozenset(i for i, _ in rows))
 
 
-def _check_item(conn, project, annotator_id, row, answered, marked: _CheckItems, item_id, shown_at) -> StudyItem:
+def _check_item(conn: Connection, project, annotator_id, row, answered, marked: _CheckItems, item_id, shown_at) -> StudyItem:
     """The check or training item already on the participant's screen (a reload shows it again)."""
     cur = storage.cursor(conn)
     if row["current_purpose"] == "training":
@@ -167,7 +168,7 @@ def _check_item(conn, project, annotator_id, row, answered, marked: _CheckItems,
                      project.config.study.quota)
 
 
-def _active_row(conn, project: Project, annotator_id: int) -> dict | None:
+def _active_row(conn: Connection, project: Project, annotator_id: int) -> dict | None:
     """The participant's row if the study still serves them; refuse before consent/instructions.
 
     Raises:
@@ -205,12 +206,12 @@ def _assignment(cur, project: Project, annotator_id: int, item_id: int, shown_at
                       order, shown_at)
 
 
-def _set_current(conn, annotator_id: int, item_id: int, purpose: str, now: datetime) -> None:
+def _set_current(conn: Connection, annotator_id: int, item_id: int, purpose: str, now: datetime) -> None:
     changes = {"current_item_id": item_id, "current_purpose": purpose, "current_shown_at": now}
     storage.write(conn, lambda c: store.update_participant(c, annotator_id, changes))
 
 
-def submit(conn, project: Project, annotator_id: int, item_id: int, values: Mapping, *, both_bad: bool = False,
+def submit(conn: Connection, project: Project, annotator_id: int, item_id: int, values: Mapping, *, both_bad: bool = False,
            justification: str | None = None, confidence: int | None = None,
            now: datetime | None = None) -> SubmitResult:
     """Record a participant's answer to the item on their screen (values as chosen on screen).
@@ -245,7 +246,7 @@ def submit(conn, project: Project, annotator_id: int, item_id: int, values: Mapp
     return SubmitResult(event_id, None, participant_of(conn, annotator_id))
 
 
-def _submit_check(conn, project: Project, annotator_id: int, row: dict, check: dict, values: Mapping,
+def _submit_check(conn: Connection, project: Project, annotator_id: int, row: dict, check: dict, values: Mapping,
                   justification: str | None, now: datetime) -> SubmitResult:
     """Score and store an answer to the check or training item on the participant's screen."""
     item_id, purpose = check["item_id"], check["purpose"]
@@ -278,7 +279,7 @@ def _submit_check(conn, project: Project, annotator_id: int, row: dict, check: d
     return SubmitResult(None, feedback, participant_of(conn, annotator_id))
 
 
-def _after_training_item(conn, project: Project, annotator_id: int, now: datetime) -> None:
+def _after_training_item(conn: Connection, project: Project, annotator_id: int, now: datetime) -> None:
     """After the last training item: end the study for a participant under the pass mark."""
     settings = project.config.study
     training = _CheckItems.read(conn, project).training
@@ -289,7 +290,7 @@ def _after_training_item(conn, project: Project, annotator_id: int, now: datetim
         _finish(conn, project, annotator_id, "failed_qualification", now)
 
 
-def _after_attention_check(conn, project: Project, annotator_id: int, now: datetime) -> None:
+def _after_attention_check(conn: Connection, project: Project, annotator_id: int, now: datetime) -> None:
     """Stop a participant with more failed checks than allowed; else end them if the quota is done."""
     settings = project.config.study
     counts = store.check_counts(storage.cursor(conn), annotator_id)
@@ -302,12 +303,12 @@ def _after_attention_check(conn, project: Project, annotator_id: int, now: datet
     _after_main_item(conn, project, annotator_id, now)
 
 
-def _after_main_item(conn, project: Project, annotator_id: int, now: datetime) -> None:
+def _after_main_item(conn: Connection, project: Project, annotator_id: int, now: datetime) -> None:
     if store.main_phase_count(storage.cursor(conn), project.id, annotator_id) >= project.config.study.quota:
         _finish(conn, project, annotator_id, "completed", now)
 
 
-def _finish(conn, project: Project, annotator_id: int, status: str, now: datetime, reason: str | None = None) -> None:
+def _finish(conn: Connection, project: Project, annotator_id: int, status: str, now: datetime, reason: str | None = None) -> None:
     """End the participant's study: completion or qualification code with the redirect, or a stop
     (with `reason`: their labels are excluded, and the queue rebuilt so their items reopen)."""
     settings = project.config.study

@@ -13,6 +13,7 @@ from datetime import datetime
 from urllib.parse import quote
 
 import storage
+from storage.db import Connection
 from storage import study as store
 from annotate.clock import utc_now
 from annotate.errors import ConfigError
@@ -47,7 +48,7 @@ def study_url(secret: str, platform: str = "prolific", base_url: str | None = No
     return f"{base}/?{LINK_PARAM}={quote(secret)}{PLATFORM_SUFFIX[platform]}"
 
 
-def open_link(conn, project: Project, *, replace: bool = False, now: datetime | None = None) -> str:
+def open_link(conn: Connection, project: Project, *, replace: bool = False, now: datetime | None = None) -> str:
     """Open the project's study link and return its secret (shown once; only its hash is kept).
 
     Raises:
@@ -71,7 +72,7 @@ def open_link(conn, project: Project, *, replace: bool = False, now: datetime | 
     return secret
 
 
-def check_ready(conn, project: Project) -> None:
+def check_ready(conn: Connection, project: Project) -> None:
     """Refuse settings that cannot run a study: no completion code, or too few check items marked.
 
     Raises:
@@ -90,19 +91,19 @@ def check_ready(conn, project: Project) -> None:
                           f"are marked (study mark-checks --purpose attention)")
 
 
-def revoke_link(conn, project: Project, now: datetime | None = None) -> int:
+def revoke_link(conn: Connection, project: Project, now: datetime | None = None) -> int:
     """Close the project's study link (nobody new can enter); return how many links were open."""
     now = now or utc_now()
     return storage.write(conn, lambda c: store.revoke_links(c, project.id, now))
 
 
-def link_state(conn, project: Project) -> dict:
+def link_state(conn: Connection, project: Project) -> dict:
     """{is_open, opened_at} of the project's study link."""
     link = store.open_link_of(storage.cursor(conn), project.id)
     return {"is_open": link is not None, "opened_at": link["created_at"] if link else None}
 
 
-def project_for_link(conn, secret: str, *, allow_revoked: bool = False) -> tuple[Project, int]:
+def project_for_link(conn: Connection, secret: str, *, allow_revoked: bool = False) -> tuple[Project, int]:
     """The project a study link belongs to, and the link's id.
 
     Args:
@@ -126,12 +127,12 @@ def project_for_link(conn, secret: str, *, allow_revoked: bool = False) -> tuple
     return project, int(link["id"])
 
 
-def is_revoked(conn, link_id: int) -> bool:
+def is_revoked(conn: Connection, link_id: int) -> bool:
     """Whether the link with this id was revoked (or replaced)."""
     return store.link_revoked(storage.cursor(conn), link_id)
 
 
-def update_settings(conn, project: Project, **changes) -> Project:
+def update_settings(conn: Connection, project: Project, **changes) -> Project:
     """Change some study settings (the others stay), recorded as a new config version.
 
     Raises:

@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Mapping
 
 import storage
+from storage.db import Connection
 from storage import sessions as session_store, study as store
 from annotate.clock import utc_now
 from annotate.errors import NotFoundError
@@ -124,7 +125,7 @@ def platform_ids(params: Mapping[str, object]) -> dict:
                              "Prolific or Mechanical Turk (the platform adds your id to the link).")
 
 
-def enter(conn, project: Project | None, link_secret: str, params: Mapping[str, object],
+def enter(conn: Connection, project: Project | None, link_secret: str, params: Mapping[str, object],
           now: datetime | None = None) -> Participant:
     """Let a participant in through the study link: their annotator, created on the first visit.
 
@@ -183,7 +184,7 @@ def _new_name(cur, project_id: int) -> str:
     return f"participant-{project_id}-{number}"
 
 
-def enter_from_params(conn, params: Mapping[str, object], now: datetime | None = None) -> Participant:
+def enter_from_params(conn: Connection, params: Mapping[str, object], now: datetime | None = None) -> Participant:
     """`enter` with the link's secret taken from the `study` parameter (what the entry page has)."""
     secret = params.get(LINK_PARAM)
     if isinstance(secret, (list, tuple)):
@@ -191,7 +192,7 @@ def enter_from_params(conn, params: Mapping[str, object], now: datetime | None =
     return enter(conn, None, str(secret or ""), params, now)
 
 
-def start_session(conn, participant: Participant, client: str, now: datetime | None = None) -> dict:
+def start_session(conn: Connection, participant: Participant, client: str, now: datetime | None = None) -> dict:
     """Log the participant in: a new session like annotate.labeling.auth.login's.
 
     Returns:
@@ -209,7 +210,7 @@ def start_session(conn, participant: Participant, client: str, now: datetime | N
     return resume_session(conn, key, now)
 
 
-def participant_of(conn, annotator_id: int) -> Participant | None:
+def participant_of(conn: Connection, annotator_id: int) -> Participant | None:
     """The participant with this annotator id and their state, or None for anyone else."""
     cur = storage.cursor(conn)
     row = store.get_participant(cur, annotator_id=int(annotator_id))
@@ -225,11 +226,11 @@ def participant_of(conn, annotator_id: int) -> Participant | None:
                        is_excluded=bool(row["excluded"]))
 
 
-def _project(conn, project_id: int) -> Project:
+def _project(conn: Connection, project_id: int) -> Project:
     return get_project(conn, store.project_name(storage.cursor(conn), project_id))
 
 
-def acknowledge(conn, annotator_id: int, what: str, now: datetime | None = None) -> Participant:
+def acknowledge(conn: Connection, annotator_id: int, what: str, now: datetime | None = None) -> Participant:
     """Record the participant's consent ('consent') or acknowledgment of the instructions
     ('instructions') with its time; the first one stays (a repeat changes nothing).
 
@@ -251,7 +252,7 @@ def acknowledge(conn, annotator_id: int, what: str, now: datetime | None = None)
     return participant_of(conn, annotator_id)
 
 
-def require(conn, annotator_id: int) -> Participant:
+def require(conn: Connection, annotator_id: int) -> Participant:
     """The participant, or NotFoundError (an account is not a study participant)."""
     participant = participant_of(conn, annotator_id)
     if participant is None:
@@ -259,7 +260,7 @@ def require(conn, annotator_id: int) -> Participant:
     return participant
 
 
-def find_participant(conn, project: Project, who: str) -> dict:
+def find_participant(conn: Connection, project: Project, who: str) -> dict:
     """A participant of the project by their name (participant-P-N) or platform id (researchers).
 
     Raises:
@@ -276,7 +277,7 @@ def find_participant(conn, project: Project, who: str) -> dict:
     return row
 
 
-def set_excluded(conn, project: Project, annotator_id: int, is_excluded: bool, reason: str | None = None,
+def set_excluded(conn: Connection, project: Project, annotator_id: int, is_excluded: bool, reason: str | None = None,
                  by: str | None = None, now: datetime | None = None) -> None:
     """Exclude a participant's labels from k, reports and exports (with a reason and who decided,
     `by`: a researcher's name), or include them again (the reason and name are cleared).

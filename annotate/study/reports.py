@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 import storage
+from storage.db import Connection
 from storage import study as store
 from annotate.clock import utc_now
 from annotate.projects import Project
@@ -31,7 +32,7 @@ CSV_COLUMNS = ["participant_id", "platform", "study_id", "session_id", "status",
                "is_excluded", "exclusion_reason", "annotator"]
 
 
-def participants_table(conn, project: Project, now: datetime | None = None) -> pd.DataFrame:
+def participants_table(conn: Connection, project: Project, now: datetime | None = None) -> pd.DataFrame:
     """One row per participant, for payment and approval (CSV_COLUMNS; platform ids included).
 
     items_done counts the main phase (labels plus attention checks); minutes_in_study runs from
@@ -63,7 +64,7 @@ def participants_table(conn, project: Project, now: datetime | None = None) -> p
     return out[CSV_COLUMNS]
 
 
-def write_participants_csv(conn, project: Project, path: str | Path) -> int:
+def write_participants_csv(conn: Connection, project: Project, path: str | Path) -> int:
     """Write the participants table as CSV (UTF-8, times in ISO 8601 UTC); return the row count."""
     table = participants_table(conn, project)
     for column in ("code_issued_at", "started_at", "finished_at"):
@@ -72,7 +73,7 @@ def write_participants_csv(conn, project: Project, path: str | Path) -> int:
     return len(table)
 
 
-def study_status(conn, project: Project, now: datetime | None = None) -> dict:
+def study_status(conn: Connection, project: Project, now: datetime | None = None) -> dict:
     """A study's numbers: participants by status, codes issued, times for fair pay.
 
     Returns:
@@ -124,7 +125,7 @@ def _median(values: pd.Series) -> float | None:
     return None if math.isnan(median) else round(median, 2)
 
 
-def excluded_annotator_ids(conn, project: Project) -> list[int]:
+def excluded_annotator_ids(conn: Connection, project: Project) -> list[int]:
     """Annotator ids of the participants whose labels are excluded (by default) from reports and exports."""
     return store.excluded_annotator_ids(storage.cursor(conn), project.id)
 
@@ -133,7 +134,7 @@ PARTICIPANT_COLUMNS = ["annotator_id", "annotator", "participant_id", "platform"
                        "exclusion_reason", "excluded_at", "excluded_by"]
 
 
-def participants_frame(conn, project: Project) -> pd.DataFrame:
+def participants_frame(conn: Connection, project: Project) -> pd.DataFrame:
     """Every participant of the project (PARTICIPANT_COLUMNS): the opaque annotator name beside the
     platform id, status and the exclusion (reason, time, the researcher who decided; excluded_by is
     None when the study itself stopped them)."""
@@ -143,13 +144,13 @@ def participants_frame(conn, project: Project) -> pd.DataFrame:
     return frame[PARTICIPANT_COLUMNS].reset_index(drop=True)
 
 
-def excluded_participants(conn, project: Project) -> pd.DataFrame:
+def excluded_participants(conn: Connection, project: Project) -> pd.DataFrame:
     """The excluded rows of `participants_frame`."""
     frame = participants_frame(conn, project)
     return frame[frame["is_excluded"]].reset_index(drop=True)
 
 
-def check_answers(conn, project: Project) -> pd.DataFrame:
+def check_answers(conn: Connection, project: Project) -> pd.DataFrame:
     """Every answer to a check or training item: answer_id, annotator_id, annotator, item_id,
     external_id, kind ('attention' | 'training'), presented_order, answer, expected (JSON text,
     canonical), passed, seconds, created_at, excluded."""
@@ -157,12 +158,12 @@ def check_answers(conn, project: Project) -> pd.DataFrame:
     return frame.rename(columns={"purpose": "kind"})
 
 
-def fast_labels(conn, project: Project) -> pd.DataFrame:
+def fast_labels(conn: Connection, project: Project) -> pd.DataFrame:
     """Participants' current labels faster than the study's `min_seconds` (none when it is 0):
     event_id, annotator_id, annotator, item_id, external_id, seconds."""
     return store.fast_labels(storage.cursor(conn), project.id, project.config.study.min_seconds)
 
 
-def participant_ids(conn, project: Project) -> pd.DataFrame:
+def participant_ids(conn: Connection, project: Project) -> pd.DataFrame:
     """annotator_id, annotator (the opaque name), participant_id, platform: for an export that asks."""
     return store.participant_ids(storage.cursor(conn), project.id)
