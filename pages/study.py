@@ -20,10 +20,11 @@ from pages.study_settings import settings_form
 LINK = "study_link_urls"       # {platform: URL} shown once, on the run after opening the link
 MESSAGE = "study_message"      # (kind, text) shown once
 REWARD = "study_reward"        # the reward per participant the researcher types
-PLATFORM_NAMES = {"prolific": "Prolific (study URL)", "mturk": "MTurk (the link in a survey-link HIT, whose page adds workerId, assignmentId and "
-                                             "hitId: see the README)",
+PLATFORM_NAMES = {"prolific": "Prolific (study URL)",
+                  "mturk": "MTurk (the link in a survey-link HIT, whose page adds workerId, assignmentId and hitId: "
+                           "see the README)",
                   "generic": "Any other platform (replace PARTICIPANT_ID)"}
-STATUS_WORDS = {"started": "Started", "active": "Still working", "completed": "Completed",
+STATUS_WORDS = {"active": "Still working", "completed": "Completed",
                 "failed_qualification": "Ended after the practice", "stopped_attention": "Stopped (attention checks)",
                 "excluded": "Excluded (labels left out)"}
 

@@ -19,7 +19,7 @@ import json
 import streamlit as st
 
 from annotate.study import participants
-from annotate.study.errors import StudyError, StudyLinkError
+from annotate.study.errors import StudyError
 from annotate.study.links import LINK_PARAM
 from annotate.study.participants import Participant
 from pages import session
@@ -39,8 +39,8 @@ def enter_from_link() -> dict | None:
 
     The URL may keep the parameters for a few runs until the browser removes them, so a link is
     used once per browser session (LINK_SEEN); after that the session in effect is returned. On a
-    refusal the reason is kept under PROBLEM and None is returned; a participant who already has a
-    session in this browser keeps it when the link has been revoked meanwhile.
+    refusal the reason is kept under PROBLEM and None is returned. A participant who entered before
+    the link was closed comes back in (annotate.study.participants.enter) and may finish.
     """
     params = {name: st.query_params.get(name) for name in st.query_params.keys()}
     seen = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
@@ -50,13 +50,7 @@ def enter_from_link() -> dict | None:
     conn = session.get_conn()
     try:
         participant = participants.enter_from_params(conn, params)
-    except StudyLinkError as exc:
-        user = session.current_user() or session.resume_from_cookie()
-        if user is not None and participant_of(user) is not None:
-            return user  # entered before the link closed: they may finish
-        st.session_state[PROBLEM] = str(exc)
-        return None
-    except StudyError as exc:  # full, or no usable participant id
+    except StudyError as exc:  # unknown or closed link (for a new id), full, or no usable participant id
         st.session_state[PROBLEM] = str(exc)
         return None
     st.session_state.pop(PROBLEM, None)

@@ -88,6 +88,8 @@ def answer(page, choose: dict[str, str]) -> None:
     """Answer the item on screen: for a known item the response named in `choose`, else a tie."""
     from playwright.sync_api import expect
     settle(page)
+    if not page.locator(".lk-root").count():  # the study ended for this participant meanwhile
+        return
     prompt = page.locator("[data-testid='stMarkdownContainer']", has_text="Prompt").first.inner_text()
     key = next((choose[k] for k in choose if k in prompt), None)
     digit = "3" if key is None else ("1" if response_side(page, key) == "A" else "5")

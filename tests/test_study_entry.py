@@ -188,3 +188,25 @@ def test_deleting_the_project_removes_its_study_and_participants(db, study):
     for table in ("study_links", "study_participants", "study_check_items", "study_check_answers"):
         assert cur.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
     assert cur.execute("SELECT count(*) FROM annotators WHERE kind = 'participant'").fetchone()[0] == 0
+
+
+def test_the_cap_holds_when_ten_new_participants_arrive_at_once(db, study):
+    import threading
+    project, secret = study
+    project = links.update_settings(db, project, max_participants=5)
+    admitted, refused = [], []
+    barrier = threading.Barrier(10)
+
+    def arrive(number: int) -> None:
+        barrier.wait()
+        try:
+            admitted.append(participants.enter(db, project, secret, {"pid": f"crowd{number}"}).annotator_id)
+        except StudyFullError:
+            refused.append(number)
+
+    threads = [threading.Thread(target=arrive, args=(n,)) for n in range(10)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert (len(admitted), len(refused), len(set(admitted))) == (5, 5, 5)

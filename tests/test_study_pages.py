@@ -78,6 +78,19 @@ def test_a_revoked_study_link_says_the_study_is_closed(tmp_path, monkeypatch):
     assert "This study is closed" in texts(at.warning)[0]
 
 
+def test_a_participant_who_entered_before_the_link_closed_may_finish(tmp_path, monkeypatch):
+    db_path, secret = make_study(tmp_path)
+    at = open_app(db_path, monkeypatch, study=secret, PROLIFIC_PID=PID)
+    assert texts(at.header) == ["Consent"]
+    conn = storage.connect(db_path)
+    links.revoke_link(conn, get_project(conn, "crowd"))
+    conn.close()
+    again = open_app(db_path, monkeypatch, study=secret, PROLIFIC_PID=PID)  # another browser, the same id
+    assert not again.warning and texts(again.header) == ["Consent"]
+    new = open_app(db_path, monkeypatch, study=secret, PROLIFIC_PID="someone0new")
+    assert "This study is closed" in texts(new.warning)[0]
+
+
 def test_a_full_study_turns_a_new_participant_away_and_lets_a_returning_one_in(tmp_path, monkeypatch):
     db_path, secret = make_study(tmp_path, max_participants=1)
     conn = storage.connect(db_path)

@@ -13,8 +13,8 @@ from annotate.study import checks, links, participants, reports
 
 PLATFORM_HELP = {"prolific": "paste it as the study URL on Prolific (it fills in PROLIFIC_PID, STUDY_ID and "
                              "SESSION_ID); set the completion code there to the study's completion code",
-                 "mturk": "use it as the ExternalQuestion URL of the HIT (MTurk appends workerId, assignmentId "
-                          "and hitId); workers type the completion code into the HIT",
+                 "mturk": "put it in a survey-link HIT whose page passes workerId, assignmentId and hitId on "
+                          "(README: Run a crowd study); workers paste the completion code into the HIT",
                  "generic": "replace PARTICIPANT_ID by each participant's id"}
 
 

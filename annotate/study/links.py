@@ -26,8 +26,9 @@ LINK_PARAM = "study"
 PLATFORMS = ("prolific", "mturk", "generic")
 CLOSED_MESSAGE = ("This study is closed: the researchers are no longer accepting participants through this link. "
                   "Thank you for your interest.")
-# What each platform fills in: Prolific substitutes {{%NAME%}} in the study URL; MTurk appends
-# workerId, assignmentId and hitId itself to an external question's URL; elsewhere `pid`.
+# What each platform fills in: Prolific substitutes {{%NAME%}} in the study URL; on MTurk the HIT's
+# page passes its own workerId, assignmentId and hitId on to the link (README: Run a crowd study);
+# elsewhere `pid`.
 PLATFORM_SUFFIX = {
     "prolific": "&PROLIFIC_PID={{%PROLIFIC_PID%}}&STUDY_ID={{%STUDY_ID%}}&SESSION_ID={{%SESSION_ID%}}",
     "mturk": "",
