@@ -17,7 +17,7 @@ from annotate.labeling.annotators import add_annotator
 from annotate.projects import get_project, update_config
 from annotate.study import flow, links, participants, screen as study_screen
 from annotate.study.pay import estimated_pay
-from study_setup import CODE, make_study
+from study_setup import CODE, QUALIFICATION, make_study
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PID = "60aa11bb22cc33dd44ee55ff"
@@ -133,6 +133,22 @@ def test_a_finished_participant_sees_the_code_again_on_a_later_visit(tmp_path, m
     at = open_app(db_path, monkeypatch, study=secret, PROLIFIC_PID=PID)
     assert texts(at.success) == ["Thank you! You have finished the study."]
     assert texts(at.code) == [CODE]
+
+
+def test_a_participant_under_the_practice_pass_mark_gets_the_qualification_code(tmp_path, monkeypatch):
+    db_path, secret = make_study(tmp_path, consent=False, training_pass=1.0)
+    conn = storage.connect(db_path)
+    uid = participants.enter_from_params(conn, {"study": secret, "PROLIFIC_PID": PID}).annotator_id
+    project = get_project(conn, "crowd")
+    for _ in range(2):  # both practice items answered with a tie: wrong
+        item = flow.next_study_item(conn, project, uid)
+        flow.submit(conn, project, uid, item.assignment.item_id, {"overall": 0})
+    conn.close()
+    at = open_app(db_path, monkeypatch, study=secret, PROLIFIC_PID=PID)
+    assert texts(at.success) == ["Thank you for doing the practice items."]
+    assert texts(at.code) == [QUALIFICATION] and not at.get("bidi_component")  # no item, no controls
+    button = at.get("link_button")[0].proto
+    assert button.url == f"https://app.prolific.com/submissions/complete?cc={QUALIFICATION}"
 
 
 @pytest.fixture
