@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from storage.db import is_postgres
 
 DEMO_LOCK = 7243_1004  # pg_advisory_lock key: one server creates the demo in a fresh database
+STUDY_ENTRY_LOCK = 7243_1019  # first key of pg_advisory_xact_lock(key, project_id): one study's entries
 _LOCAL = threading.Lock()
 
 
@@ -30,3 +31,11 @@ def exclusive(conn, key: int) -> Iterator[None]:
             yield
         finally:
             holder.execute("SELECT pg_advisory_unlock(%s)", [key])
+
+
+def hold_until_commit(cur, key: int, sub: int) -> None:
+    """PostgreSQL: take the lock (`key`, `sub`) inside the current write transaction; it is released
+    when that transaction commits or rolls back, so "count, then insert" in the same transaction runs
+    one at a time across app servers. DuckDB: nothing (one process; its caller holds a thread lock)."""
+    if is_postgres(cur):
+        cur.execute("SELECT pg_advisory_xact_lock(CAST(? AS INTEGER), CAST(? AS INTEGER))", [key, int(sub)])

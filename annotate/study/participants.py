@@ -8,9 +8,10 @@ continues where it left), and one id cannot take two places. Names, not platform
 every page, report and export shows; `annotate.study.reports.participant_ids` maps them back for the
 researchers' payment CSV.
 
-DuckDB serves every session from one process, so a lock around "count places, then insert" makes
-the participant cap exact; on PostgreSQL the unique (project, participant id) constraint still
-stops one id taking two places across servers (the loser of the race re-reads the winner's row).
+"Find the id, count places, then insert" runs in one write transaction under the study's entry
+lock: a thread lock in this process (DuckDB serves every session from one process) and, on
+PostgreSQL, an advisory lock in that transaction too, so the cap stays exact and one id gets one
+participant however many app servers admit people at once.
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from typing import Mapping
 
 import storage
 from storage.db import Connection
-from storage import sessions as session_store, study as store
+from storage import locks, sessions as session_store, study as store
 from annotate.clock import utc_now
 from annotate.errors import NotFoundError
 from annotate.labeling import queue as labeling_queue
@@ -150,30 +151,32 @@ def enter(conn: Connection, project: Project | None, link_secret: str, params: M
         raise StudyLinkError("This study link belongs to another study. Please open the study again from the "
                              "platform's study page.")
     ids = platform_ids(params)
-    cur = storage.cursor(conn)
     with _ENTER_LOCK:
-        row = store.get_participant(cur, project_id=link_project.id, participant_id=ids["participant_id"])
-        if row is not None:
-            changes = {"last_seen_at": now}
-            storage.write(conn, lambda c: store.update_participant(c, row["annotator_id"], changes))
-            return participant_of(conn, row["annotator_id"])
-        if is_revoked(conn, link_id):
+        row = store.get_participant(storage.cursor(conn), project_id=link_project.id,
+                                    participant_id=ids["participant_id"])
+        if row is None and is_revoked(conn, link_id):
             raise StudyLinkError(CLOSED_MESSAGE)
-        cap = link_project.config.study.max_participants
-        if cap is not None and store.count_places(cur, link_project.id) >= cap:
-            raise StudyFullError(f"This study is full: all {cap} places are taken. Thank you for your interest; "
-                                 f"please return the study on the platform.")
-        fields = {**ids, "project_id": link_project.id, "link_id": link_id, "status": "active", "started_at": now,
-                  "last_seen_at": now, "excluded": False}
-        name = _new_name(cur, link_project.id)
-        try:
-            annotator_id = storage.write(conn, lambda c: store.insert_participant(c, name, fields))
-        except Exception:  # another server admitted the same id (or took the name) meanwhile: use theirs
-            row = store.get_participant(cur, project_id=link_project.id, participant_id=ids["participant_id"])
-            if row is None:
-                raise
-            return participant_of(conn, row["annotator_id"])
-    return dataclasses.replace(participant_of(conn, annotator_id), is_new=True)
+        annotator_id, is_new = storage.write(conn, lambda c: _admit(c, link_project, link_id, ids, now))
+    person = participant_of(conn, annotator_id)
+    return dataclasses.replace(person, is_new=True) if is_new else person
+
+
+def _admit(cur, project: Project, link_id: int, ids: dict, now: datetime) -> tuple[int, bool]:
+    """In one write transaction, under the study's entry lock (held across app servers on
+    PostgreSQL): the id's participant if it has one (seen now), else a new one if a place is free.
+    Returns (annotator id, whether it is new)."""
+    locks.hold_until_commit(cur, locks.STUDY_ENTRY_LOCK, project.id)
+    row = store.get_participant(cur, project_id=project.id, participant_id=ids["participant_id"])
+    if row is not None:
+        store.update_participant(cur, row["annotator_id"], {"last_seen_at": now})
+        return row["annotator_id"], False
+    cap = project.config.study.max_participants
+    if cap is not None and store.count_places(cur, project.id) >= cap:
+        raise StudyFullError(f"This study is full: all {cap} places are taken. Thank you for your interest; "
+                             f"please return the study on the platform.")
+    fields = {**ids, "project_id": project.id, "link_id": link_id, "status": "active", "started_at": now,
+              "last_seen_at": now, "excluded": False}
+    return store.insert_participant(cur, _new_name(cur, project.id), fields), True
 
 
 def _new_name(cur, project_id: int) -> str:
