@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ["annotate", "annotate/data", "annotate/labeling", "annotate/analysis", "annotate/judges", "annotate/router"]
+PACKAGES = ["annotate", "annotate/data", "annotate/labeling", "annotate/analysis", "annotate/judges", "annotate/router",
+            "annotate/study"]
 
 
 def layout_rows() -> dict[str, str]:
