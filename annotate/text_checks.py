@@ -12,6 +12,9 @@ same on both backends (and a DuckDB backup restores into PostgreSQL), the same r
 - Free text an annotator types on the label screen (a justification, a flag's comment, a skip's
   reason) has the NUL removed: it is invisible on screen and carries no meaning, and refusing would
   make the annotator lose their label over a character they cannot see or delete.
+- A judge's reply (raw output, rationale) has each NUL replaced by U+FFFD: a model's reply cannot be
+  refused after the fact, and the raw text is kept for audit, so the replacement character marks
+  where something unprintable came back instead of silently closing the gap.
 """
 from __future__ import annotations
 
@@ -53,6 +56,11 @@ def refuse_nul(name: str, what: str, error: type[AnnotateError] = AnnotateError)
         raise error(f"{what} {name!r} contains a NUL character (\\u0000), "
                             f"which no backend stores in a name; type the name without it")
     return name
+
+
+def replace_nul(text: str | None) -> str | None:
+    """Received text (a judge's reply) with each NUL as U+FFFD (None stays None)."""
+    return text.replace(NUL, "\ufffd") if text and NUL in text else text
 
 
 def strip_nul(text: str | None) -> str | None:

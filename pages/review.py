@@ -4,7 +4,7 @@ import streamlit as st
 
 from annotate.errors import AnnotateError
 from annotate.labeling import review
-from pages import session
+from pages import review_checks, session
 
 user = session.require_role("researcher")
 conn = session.get_conn()
@@ -107,7 +107,9 @@ def act(action, *args, **kwargs) -> None:
     st.rerun()
 
 
-resolve_tab, requeue_tab, adjudicate_tab = st.tabs(["Resolve", "Re-queue", "Adjudicate"])
+resolve_tab, requeue_tab, adjudicate_tab, check_tab = st.tabs(["Resolve", "Re-queue", "Adjudicate",
+                                                                "Use as a check"])
+review_checks.show_check_controls(check_tab, conn, project, chosen, item.item["responses"])
 with resolve_tab.form("resolve"):
     note = st.text_area("Note", placeholder="What was done about the flag, skip or disagreement")
     if st.form_submit_button("Resolve"):

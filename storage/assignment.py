@@ -9,21 +9,25 @@ ordered by routing priority (absent = 0) descending, then fewest completed label
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 import pandas as pd
 
-from storage.db import Cursor, is_postgres
+from storage.db import Connection, Cursor, is_postgres
 
-PROJECT_LOCK = 7243_1002  # first key of pg_advisory_xact_lock(key, project_id): one project's queue
+ITEM_LOCK = 7243_1005  # first key of pg_advisory_xact_lock(key, item_id): one item's k count
+CATCH_UP_WINDOW = 64  # event ids below the latest one read again when catching up (see queue_changes)
 
 
-def lock_project_queue(cur: Cursor, project_id: int) -> None:
-    """PostgreSQL: hold the project's queue lock until this transaction ends, so that "choose +
-    lease" and "check + record" run one at a time across every app server (k exact). DuckDB has
-    one process per file, where annotate.labeling.assignment's in-process lock does the same."""
+def lock_item(cur: Cursor, item_id: int) -> None:
+    """PostgreSQL: hold the item's lock until this transaction ends, so that "check the item's count
+    toward k, then lease or label it" runs one at a time per item across every app server (k
+    exact) while other items proceed in parallel. Take it before the annotator's lock
+    (storage.labels.lock_annotator), never after, so that two transactions cannot deadlock. DuckDB
+    has one process per file, where annotate.labeling.assignment's in-process lock does the same."""
     if is_postgres(cur):
-        cur.execute("SELECT pg_advisory_xact_lock(CAST(? AS INTEGER), CAST(? AS INTEGER))", [PROJECT_LOCK, int(project_id)])
+        cur.execute("SELECT pg_advisory_xact_lock(CAST(? AS INTEGER), CAST(? AS INTEGER))", [ITEM_LOCK, int(item_id)])
 
 
 def queue_items(cur: Cursor, project_id: int) -> pd.DataFrame:
@@ -53,24 +57,76 @@ def seen_pairs(cur: Cursor, project_id: int) -> pd.DataFrame:
                           WHERE project_id = ? AND kind IN ('label', 'skip')""", [project_id]).df()
 
 
+_FINGERPRINT = """
+    SELECT (SELECT count(*) FROM label_events WHERE project_id = $p) + (SELECT count(*) FROM review_actions WHERE project_id = $p) AS n_events,
+           (SELECT count(*) FROM items WHERE project_id = $p) AS n_items,
+           count(*) AS n_routing, max(id) AS last_routing,
+           (SELECT coalesce(max(id), 0) FROM label_events WHERE project_id = $p) AS last_event
+    FROM routing_decisions WHERE project_id = $p"""
+
+
 def queue_fingerprint(cur: Cursor, project_id: int) -> tuple:
     """Counts that change whenever queue_items or seen_pairs would (events are append-only):
     (label events of any kind plus review actions, items, routing rows, latest routing id, latest
     label event id), read in one statement (one snapshot on PostgreSQL)."""
-    return tuple(cur.execute("""
-        SELECT (SELECT count(*) FROM label_events WHERE project_id = $p) + (SELECT count(*) FROM review_actions WHERE project_id = $p),
-               (SELECT count(*) FROM items WHERE project_id = $p),
-               count(*), max(id),
-               (SELECT coalesce(max(id), 0) FROM label_events WHERE project_id = $p)
-        FROM routing_decisions WHERE project_id = $p""", {"p": project_id}).fetchone())
+    return tuple(cur.execute(_FINGERPRINT, {"p": project_id}).fetchone())
 
 
-def events_since(cur: Cursor, project_id: int, after_id: int) -> list[tuple]:
-    """The project's label events with an id above `after_id`, in id order: (id, annotator_id,
-    item_id, kind, supersedes, source). What another app server (or thread) wrote since the
-    queue last looked."""
-    return cur.execute("""SELECT id, annotator_id, item_id, kind, supersedes, source FROM label_events
-                          WHERE project_id = ? AND id > ? ORDER BY id""", [project_id, after_id]).fetchall()
+def queue_changes(cur: Cursor, project_id: int, after_id: int) -> tuple[tuple, list[tuple]]:
+    """The fingerprint and the project's label events with an id above `after_id` (in id order:
+    id, annotator_id, item_id, kind, supersedes, source), read in ONE statement, so that on
+    PostgreSQL both come from one snapshot: every event the fingerprint counts is in the list.
+
+    Event ids are handed out when a transaction inserts, not when it commits, so with several
+    app servers writing at once an event can become visible after one with a higher id; callers
+    therefore read again from CATCH_UP_WINDOW ids below the latest id they have seen and skip the
+    events they already hold (annotate.labeling.queue)."""
+    rows = cur.execute(f"""
+        WITH f AS ({_FINGERPRINT})
+        SELECT f.n_events, f.n_items, f.n_routing, f.last_routing, f.last_event,
+               e.id, e.annotator_id, e.item_id, e.kind, e.supersedes, e.source
+        FROM f LEFT JOIN label_events e ON e.project_id = $p AND e.id > $after
+        ORDER BY e.id""", {"p": project_id, "after": after_id}).fetchall()
+    return tuple(rows[0][:5]), [tuple(row[5:]) for row in rows if row[5] is not None]
+
+
+def queue_snapshot(conn: Connection, cur: Cursor, project_id: int) -> QueueSnapshot:
+    """What the in-memory queue is built from, all from one snapshot where the engine allows it.
+
+    PostgreSQL: a REPEATABLE READ, read-only transaction on a connection of its own (`cur` may be
+    inside another transaction), so that other app servers' writes during the build are either
+    wholly in it or wholly after it. DuckDB: the statements run one by one on `cur`; a write landing
+    in between shows up as `exact` = False (the fingerprint read before and after differ).
+    """
+    if not is_postgres(cur):
+        return _snapshot(cur, project_id)
+    from storage.pg import PgCursor
+    with conn.pool.connection() as pg_conn:
+        snap_cur = PgCursor(conn)
+        snap_cur.bound = pg_conn
+        with pg_conn.transaction():
+            snap_cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            return _snapshot(snap_cur, project_id)
+
+
+@dataclass
+class QueueSnapshot:
+    """queue_items and seen_pairs with the fingerprint they match; `recent_ids`: the ids of the
+    project's events within CATCH_UP_WINDOW of the latest one (those a catch-up reads again)."""
+    fingerprint: tuple
+    items: pd.DataFrame
+    seen: pd.DataFrame
+    recent_ids: set[int]
+    exact: bool
+
+
+def _snapshot(cur: Cursor, project_id: int) -> QueueSnapshot:
+    fingerprint = queue_fingerprint(cur, project_id)
+    items, seen = queue_items(cur, project_id), seen_pairs(cur, project_id)
+    recent = cur.execute("SELECT id FROM label_events WHERE project_id = ? AND id > ?",
+                         [project_id, fingerprint[4] - CATCH_UP_WINDOW]).fetchall()
+    return QueueSnapshot(fingerprint, items, seen, {int(r[0]) for r in recent},
+                         queue_fingerprint(cur, project_id) == fingerprint)
 
 
 def others_leases(cur: Cursor, project_id: int, annotator_id: int,

@@ -41,9 +41,12 @@ def study_rows(n_real: int) -> list[dict]:
 def make_study(tmp_path: Path, name: str = "crowd", *, n_real: int = 12, quota: int = 4, overlap: int = 1,
                training: int = 2, training_pass: float = 0.5, attention_positions: tuple[int, ...] = (2,),
                max_failures: int | None = 1, max_participants: int | None = None,
-               consent: bool = True) -> tuple[Path, str]:
-    """A database with one study project and its link open; returns (db_path, link secret)."""
-    db_path = tmp_path / f"{name}.duckdb"
+               consent: bool = True, db_path: Path | str | None = None) -> tuple[Path | str, str]:
+    """A database with one study project and its link open; returns (db_path, link secret).
+
+    `db_path` may be a PostgreSQL URL (tests/conftest.py's `db_path` fixture); default a DuckDB file.
+    """
+    db_path = db_path or tmp_path / f"{name}.duckdb"
     data = tmp_path / f"{name}.jsonl"
     data.write_text("\n".join(json.dumps(row) for row in study_rows(n_real)))
     conn = storage.connect(db_path)

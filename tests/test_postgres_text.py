@@ -1,7 +1,7 @@
 """NUL characters (U+0000), which PostgreSQL's text cannot hold and DuckDB's can: the same rule on
 both backends (annotate/text_checks.py). An import holding one is refused whole, in one line naming
 file, line and field, before anything is written; a name holding one is refused; text typed on the
-label screen is stored without it."""
+label screen is stored without it; a judge's reply keeps a replacement character in its place."""
 from __future__ import annotations
 
 import json
@@ -14,12 +14,15 @@ import storage
 from annotate.errors import AnnotateError, ImportDataError
 from annotate.data.adapters import import_items
 from annotate.labeling.annotators import add_annotator
+from annotate.judges.runs import run_judge
 from annotate.labeling.labels import record_flag, record_label, record_skip
 from annotate.config import ProjectConfig
 from annotate.projects import create_project
 from storage import labels as label_store
+from storage.judgments import judgments_frame
 from tests.test_import_errors import counts, refused
 from tests.test_import_shapes import pairs, query, run, write_jsonl
+from tests.test_judges_http import Stub, config, register_endpoints
 from tests.test_labels import make_project
 
 pytestmark = pytest.mark.both_backends
@@ -113,3 +116,18 @@ def test_text_typed_on_the_label_screen_is_stored_without_nul(db):
     events = label_store.label_events_frame(storage.cursor(db), project.id)
     assert events[["kind", "justification", "note"]].fillna("").values.tolist() == [
         ["label", "Clearer answer", ""], ["flag", "", "Has a  in it"], ["skip", "", "Unreadable"]]
+
+
+def test_a_judge_reply_with_a_nul_is_stored_with_a_replacement_character(db, tmp_path, monkeypatch):
+    server = Stub()
+    register_endpoints(tmp_path / "endpoints.json", monkeypatch, stub=server.url)
+    server.script = [("reply", "A is better\u0000 [[A]]", None)]
+    try:
+        project, _ = make_project(db, ProjectConfig(task_type="pairwise"), n_items=1)
+        report = run_judge(db, "p", config(server, top_logprobs=0))
+    finally:
+        server.server.shutdown()
+        server.server.server_close()
+    assert (report.status, report.n_done) == ("done", 2)
+    rows = judgments_frame(storage.cursor(db), project.id)
+    assert set(rows["raw_output"]) == {"A is better\ufffd [[A]]"} and set(rows["verdict"]) == {"A", "B"}

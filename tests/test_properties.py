@@ -23,7 +23,7 @@ import storage
 from annotate.data import adapters
 from annotate.analysis import agreement, rankings
 from annotate.config import Criterion, ProjectConfig
-from annotate.errors import AnnotateError
+from annotate.errors import AnnotateError, ImportDataError
 from annotate.data.importers import ColumnMapping, Record, batch_from_records, import_file, read_records
 from annotate.projects import Project, create_project
 
@@ -79,14 +79,19 @@ def test_read_records_on_arbitrary_bytes_raises_only_import_errors(raw, fmt):
 
 
 @FEW
-@given(text=st.text(max_size=60) | st.sampled_from(["a\u2028b", "\u0085", "\r", "x\r\ny", "\u2029\x0c\x1c"]),
+@given(text=st.text(max_size=60) | st.sampled_from(["a\u2028b", "\u0085", "\r", "x\r\ny", "\u2029\x0c\x1c", "nul \x00"]),
        ascii_only=st.booleans())
 def test_any_text_in_a_jsonl_string_reads_back_exactly(text, ascii_only):
-    """JSON lines are split on \\n only: Unicode line separators inside strings stay text."""
+    """JSON lines are split on \\n only: Unicode line separators inside strings stay text. The one
+    exception is NUL, which is refused naming the field (annotate/text_checks.py)."""
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "data.jsonl"
         path.write_bytes((json.dumps({"id": "1", "t": text}, ensure_ascii=ascii_only) + "\n").encode("utf-8"))
-        assert read_records(path)[0].data["t"] == text
+        if "\x00" in text:
+            with pytest.raises(ImportDataError, match="data.jsonl line 1, field 't': text contains a NUL"):
+                read_records(path)
+        else:
+            assert read_records(path)[0].data["t"] == text
 
 
 def new_project(db) -> Project:

@@ -19,6 +19,8 @@ from annotate.study import flow, links, participants, screen as study_screen
 from annotate.study.pay import estimated_pay
 from study_setup import CODE, QUALIFICATION, make_study
 
+pytestmark = pytest.mark.both_backends
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 PID = "60aa11bb22cc33dd44ee55ff"
 
@@ -55,22 +57,22 @@ def complete_study(conn, secret: str, pid: str) -> None:
         flow.submit(conn, project, uid, item.assignment.item_id, right_values(item))
 
 
-def test_a_study_link_without_a_participant_id_says_so_instead_of_a_login_form(tmp_path, monkeypatch):
-    db_path, secret = make_study(tmp_path)
+def test_a_study_link_without_a_participant_id_says_so_instead_of_a_login_form(tmp_path, db_path, monkeypatch):
+    db_path, secret = make_study(tmp_path, db_path=db_path)
     at = open_app(db_path, monkeypatch, study=secret)
     assert not at.exception
     assert "needs your participant id" in texts(at.warning)[0]
     assert not at.text_input  # no token form: participants have no invite token
 
 
-def test_an_unfilled_prolific_placeholder_is_refused(tmp_path, monkeypatch):
-    db_path, secret = make_study(tmp_path)
+def test_an_unfilled_prolific_placeholder_is_refused(tmp_path, db_path, monkeypatch):
+    db_path, secret = make_study(tmp_path, db_path=db_path)
     at = open_app(db_path, monkeypatch, study=secret, PROLIFIC_PID="{{%PROLIFIC_PID%}}")
     assert "did not fill it in" in texts(at.warning)[0]
 
 
-def test_a_revoked_study_link_says_the_study_is_closed(tmp_path, monkeypatch):
-    db_path, secret = make_study(tmp_path)
+def test_a_revoked_study_link_says_the_study_is_closed(tmp_path, db_path, monkeypatch):
+    db_path, secret = make_study(tmp_path, db_path=db_path)
     conn = storage.connect(db_path)
     links.revoke_link(conn, get_project(conn, "crowd"))
     conn.close()
@@ -78,8 +80,8 @@ def test_a_revoked_study_link_says_the_study_is_closed(tmp_path, monkeypatch):
     assert "This study is closed" in texts(at.warning)[0]
 
 
-def test_a_participant_who_entered_before_the_link_closed_may_finish(tmp_path, monkeypatch):
-    db_path, secret = make_study(tmp_path)
+def test_a_participant_who_entered_before_the_link_closed_may_finish(tmp_path, db_path, monkeypatch):
+    db_path, secret = make_study(tmp_path, db_path=db_path)
     at = open_app(db_path, monkeypatch, study=secret, PROLIFIC_PID=PID)
     assert texts(at.header) == ["Consent"]
     conn = storage.connect(db_path)
@@ -91,8 +93,8 @@ def test_a_participant_who_entered_before_the_link_closed_may_finish(tmp_path, m
     assert "This study is closed" in texts(new.warning)[0]
 
 
-def test_a_full_study_turns_a_new_participant_away_and_lets_a_returning_one_in(tmp_path, monkeypatch):
-    db_path, secret = make_study(tmp_path, max_participants=1)
+def test_a_full_study_turns_a_new_participant_away_and_lets_a_returning_one_in(tmp_path, db_path, monkeypatch):
+    db_path, secret = make_study(tmp_path, db_path=db_path, max_participants=1)
     conn = storage.connect(db_path)
     participants.enter_from_params(conn, {"study": secret, "PROLIFIC_PID": PID})
     conn.close()
@@ -102,8 +104,8 @@ def test_a_full_study_turns_a_new_participant_away_and_lets_a_returning_one_in(t
     assert not at.warning and texts(at.header) == ["Consent"]
 
 
-def test_a_participant_sees_only_the_study_page_without_sidebar_or_ids(tmp_path, monkeypatch):
-    db_path, secret = make_study(tmp_path, consent=False)
+def test_a_participant_sees_only_the_study_page_without_sidebar_or_ids(tmp_path, db_path, monkeypatch):
+    db_path, secret = make_study(tmp_path, db_path=db_path, consent=False)
     at = open_app(db_path, monkeypatch, study=secret, pid="p-17")
     assert not at.exception and not at.error
     assert len(at.sidebar) == 0  # no project list, no page list, no name
@@ -112,8 +114,8 @@ def test_a_participant_sees_only_the_study_page_without_sidebar_or_ids(tmp_path,
     assert "t1" not in shown.split() and "p-17" not in shown and "crowd" not in shown
 
 
-def test_consent_text_is_markdown_without_html_or_remote_images(tmp_path, monkeypatch):
-    db_path, secret = make_study(tmp_path)
+def test_consent_text_is_markdown_without_html_or_remote_images(tmp_path, db_path, monkeypatch):
+    db_path, secret = make_study(tmp_path, db_path=db_path)
     conn = storage.connect(db_path)
     hostile = "Read **this**. <script>alert(1)</script> ![tracker](https://evil.example/pixel.png)"
     study = get_project(conn, "crowd").config.study.model_dump() | {"consent_text": hostile}
@@ -125,8 +127,8 @@ def test_consent_text_is_markdown_without_html_or_remote_images(tmp_path, monkey
     assert "![" not in consent.value and "evil.example" in consent.value  # the image is a link, not fetched
 
 
-def test_a_finished_participant_sees_the_code_again_on_a_later_visit(tmp_path, monkeypatch):
-    db_path, secret = make_study(tmp_path)
+def test_a_finished_participant_sees_the_code_again_on_a_later_visit(tmp_path, db_path, monkeypatch):
+    db_path, secret = make_study(tmp_path, db_path=db_path)
     conn = storage.connect(db_path)
     complete_study(conn, secret, PID)
     conn.close()
@@ -135,8 +137,8 @@ def test_a_finished_participant_sees_the_code_again_on_a_later_visit(tmp_path, m
     assert texts(at.code) == [CODE]
 
 
-def test_a_participant_under_the_practice_pass_mark_gets_the_qualification_code(tmp_path, monkeypatch):
-    db_path, secret = make_study(tmp_path, consent=False, training_pass=1.0)
+def test_a_participant_under_the_practice_pass_mark_gets_the_qualification_code(tmp_path, db_path, monkeypatch):
+    db_path, secret = make_study(tmp_path, db_path=db_path, consent=False, training_pass=1.0)
     conn = storage.connect(db_path)
     uid = participants.enter_from_params(conn, {"study": secret, "PROLIFIC_PID": PID}).annotator_id
     project = get_project(conn, "crowd")
@@ -152,9 +154,9 @@ def test_a_participant_under_the_practice_pass_mark_gets_the_qualification_code(
 
 
 @pytest.fixture
-def researcher(tmp_path, monkeypatch):
+def researcher(tmp_path, db_path, monkeypatch):
     """The Study page of the study project, for a researcher; yields (at, db_path, secret)."""
-    db_path, secret = make_study(tmp_path)
+    db_path, secret = make_study(tmp_path, db_path=db_path)
     conn = storage.connect(db_path)
     _, token = add_annotator(conn, "rita", "researcher")
     conn.close()
@@ -206,12 +208,12 @@ def test_researcher_saves_study_settings_in_words_and_a_bad_code_names_the_field
     assert "completion code may hold only letters" in texts(at.error)[0]
 
 
-def test_study_page_shows_status_pay_csv_and_quality_after_participants_finish(tmp_path, monkeypatch):
-    db_path, secret = make_study(tmp_path, overlap=2)
+def test_study_page_shows_status_pay_csv_and_quality_after_participants_finish(tmp_path, db_path, monkeypatch):
+    db_path, secret = make_study(tmp_path, db_path=db_path, overlap=2)
     conn = storage.connect(db_path)
     complete_study(conn, secret, PID)
     complete_study(conn, secret, "second0participant")
-    conn.execute("UPDATE study_participants SET started_at = finished_at - INTERVAL 20 MINUTE")  # 20 minutes each
+    storage.cursor(conn).execute("UPDATE study_participants SET started_at = finished_at - INTERVAL '20 minutes'")
     _, token = add_annotator(conn, "rita", "researcher")
     conn.close()
     at = open_app(db_path, monkeypatch, token=token).switch_page("pages/study.py").run()
@@ -228,9 +230,8 @@ def test_study_page_shows_status_pay_csv_and_quality_after_participants_finish(t
     assert len(quality) >= 2
 
 
-def test_the_demo_project_page_says_what_a_study_needs_before_the_link_opens(tmp_path, monkeypatch):
+def test_the_demo_project_page_says_what_a_study_needs_before_the_link_opens(tmp_path, db_path, monkeypatch):
     from annotate.data.demo import create_demo
-    db_path = tmp_path / "demo.duckdb"
     conn = storage.connect(db_path)
     create_demo(conn)
     _, token = add_annotator(conn, "rita", "researcher")
@@ -245,8 +246,8 @@ def test_the_demo_project_page_says_what_a_study_needs_before_the_link_opens(tmp
     assert "set a completion code before opening a study link" in texts(at.error)[0]
 
 
-def test_a_participant_cannot_skip_even_with_a_crafted_message(tmp_path):
-    db_path, secret = make_study(tmp_path, consent=False, training=0)
+def test_a_participant_cannot_skip_even_with_a_crafted_message(tmp_path, db_path):
+    db_path, secret = make_study(tmp_path, db_path=db_path, consent=False, training=0)
     conn = storage.connect(db_path)
     participant = participants.enter_from_params(conn, {"study": secret, "pid": "w1"})
     project = get_project(conn, "crowd")
@@ -258,17 +259,17 @@ def test_a_participant_cannot_skip_even_with_a_crafted_message(tmp_path):
     message = {"type": "skip", "nonce": form.nonce, "item_id": form.item_id, "note": "no"}
     result = study_screen.handle_action(conn, project, participant.annotator_id, state, message)
     assert result.outcome.is_refused and "no skipping" in result.outcome.message
-    assert conn.execute("SELECT count(*) FROM label_events").fetchone()[0] == 0
+    assert storage.cursor(conn).execute("SELECT count(*) FROM label_events").fetchone()[0] == 0
     submit = {"type": "submit", "nonce": form.nonce, "item_id": form.item_id, "values": {"overall": -2}}
     assert study_screen.handle_action(conn, project, participant.annotator_id, state, submit).outcome.kind == "saved"
     again = study_screen.handle_action(conn, project, participant.annotator_id, state, submit)
     assert again.outcome.is_refused  # a repeated submit of the same form stores nothing more
-    assert conn.execute("SELECT count(*) FROM label_events").fetchone()[0] == 1
+    assert storage.cursor(conn).execute("SELECT count(*) FROM label_events").fetchone()[0] == 1
     conn.close()
 
 
-def test_training_feedback_comes_back_with_the_submit(tmp_path):
-    db_path, secret = make_study(tmp_path, consent=False)
+def test_training_feedback_comes_back_with_the_submit(tmp_path, db_path):
+    db_path, secret = make_study(tmp_path, db_path=db_path, consent=False)
     conn = storage.connect(db_path)
     participant = participants.enter_from_params(conn, {"study": secret, "pid": "w2"})
     project = get_project(conn, "crowd")

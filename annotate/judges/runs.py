@@ -47,6 +47,7 @@ from annotate.judges.config import JudgeConfig
 from annotate.judges.endpoints import get_endpoint
 from annotate.judges.templates import Template
 from annotate.projects import Project, get_project
+from annotate.text_checks import replace_nul
 
 ORDERS = ("AB", "BA")
 INTERRUPTED = "The server stopped while this run was going; resume it to judge the rest"
@@ -358,7 +359,7 @@ def _write_batch(conn: Connection, run_id: int, frame: pd.DataFrame, counts: dic
 
 
 def _error_text(verdict: Verdict) -> str:
-    text = verdict.raw_output or "unknown error"
+    text = replace_nul(verdict.raw_output) or "unknown error"
     return text.removeprefix("error: ")
 
 
@@ -376,7 +377,8 @@ def _row(run: dict, unit: Unit, verdict: Verdict) -> dict:
     return {"judge_id": int(run["judge_id"]), "run_id": int(run["id"]), "item_id": unit.item_id,
             "aspect": unit.aspect, "response_idx": unit.response_idx, "presented_order": unit.presented_order,
             "verdict": verdict.verdict, "score": verdict.score, "probs": verdict.probs, "is_parsed": verdict.is_parsed,
-            "rationale": verdict.rationale, "raw_output": verdict.raw_output, "latency_ms": verdict.latency_ms,
+            "rationale": replace_nul(verdict.rationale), "raw_output": replace_nul(verdict.raw_output),
+            "latency_ms": verdict.latency_ms,
             "prompt_tokens": verdict.prompt_tokens, "completion_tokens": verdict.completion_tokens,
             "cost": verdict.cost, "source": "run"}
 

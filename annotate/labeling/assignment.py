@@ -9,9 +9,11 @@ DuckDB allows one read-write process per file, so every annotator's session runs
 one lock serializes "choose + lease" and "check + record", which makes the k limit exact without
 relying on write-conflict detection between inserts (DuckDB does not detect those), and guards the
 in-memory queue (annotate/labeling/queue.py) that makes choosing fast. On PostgreSQL several app
-servers share the database, so the same steps also run in one transaction holding the project's
-advisory lock (`_with_queue_lock`): k stays exact across servers, and each server's queue rebuilds
-when another server's writes change its fingerprint.
+servers share the database, so each write runs in one transaction holding the ITEM's advisory lock
+(`_with_item_lock`): "check + record" re-checks the item's count toward k, and "choose + lease"
+takes the queue's choice only after the database confirms it is below k (else the next candidate).
+Every change to an item's count happens under its lock, so k stays exact across servers while
+different items are written in parallel; each server's queue catches up on the others' events.
 
 The pages show responses in a presented order ('AB' or 'BA') fixed per (annotator, item) by a hash,
 so a rerun shows the same order; values arrive as chosen on screen and are stored canonically.
@@ -67,42 +69,81 @@ def presented_order(annotator_id: int, item_id: int) -> str:
 
 
 def next_item(conn: Connection, project: Project, annotator_id: int, *,
-              lease_seconds: int = DEFAULT_LEASE_SECONDS, now: datetime | None = None,
+              lease_seconds: float = DEFAULT_LEASE_SECONDS, now: datetime | None = None,
               exclude: frozenset[int] = frozenset()) -> Assignment | None:
     """Return the annotator's current item (renewing its lease) or lease the next one; None if done.
 
-    `exclude`: item ids never to serve (a study's check items, served apart by annotate.study.flow)."""
-    now = now or utc_now()
-    expires = now + timedelta(seconds=lease_seconds)
+    `exclude`: item ids never to serve (a study's check items, served apart by annotate.study.flow).
 
-    def choose_and_lease(cur: Cursor) -> tuple[int, datetime] | None:
-        queue = get_queue(conn, cur, project.id)
-        lease = store.active_lease(cur, project.id, annotator_id, now)
-        if lease is not None and not queue.has_seen(annotator_id, lease["item_id"]) \
-                and lease["item_id"] not in exclude:
-            storage.write(conn, lambda c: store.extend_lease(c, annotator_id, lease["item_id"], expires))
-            return lease["item_id"], lease["shown_at"]
-        leases = store.others_leases(cur, project.id, annotator_id, now)
-        item_id = queue.best(queue.open_mask(annotator_id, leases, project.config.overlap) & queue.outside(exclude))
-        if item_id is None:
-            return None
-        storage.write(conn, lambda c: store.replace_lease(c, project.id, annotator_id, item_id, now, expires))
-        return item_id, now
+    The queue (read outside any transaction) proposes; the database decides under the item's lock.
+    A candidate that another server filled meanwhile is set aside and the next one tried: at most
+    once per item, so the loop ends."""
+    clock = _clock(now)
+
+    def renew(item_id: int) -> Callable[[Cursor], datetime | None]:
+        def run(cur: Cursor) -> datetime | None:
+            moment = clock()
+            lease = store.get_lease(cur, annotator_id, item_id)
+            if lease is None or lease["expires_at"] <= moment:
+                return None  # expired meanwhile: the item may be someone else's now
+            storage.write(conn, lambda c: store.extend_lease(c, annotator_id, item_id,
+                                                             moment + timedelta(seconds=lease_seconds)))
+            return lease["shown_at"]
+        return run
+
+    def lease(item_id: int) -> Callable[[Cursor], datetime | None]:
+        def run(cur: Cursor) -> datetime | None:
+            moment = clock()
+            if store.completed_count(cur, item_id, annotator_id, moment) >= project.config.overlap:
+                return None
+            storage.write(conn, lambda c: store.replace_lease(c, project.id, annotator_id, item_id, moment,
+                                                              moment + timedelta(seconds=lease_seconds)))
+            return moment
+        return run
 
     with _LOCK:
-        chosen = _with_queue_lock(conn, project.id, choose_and_lease)
-    if chosen is None:
-        return None
-    return _assignment(storage.cursor(conn), project, annotator_id, *chosen)
+        cur = storage.cursor(conn)
+        queue = get_queue(conn, cur, project.id)
+        current = store.active_lease(cur, project.id, annotator_id, clock())
+        if current is not None and not queue.has_seen(annotator_id, current["item_id"]) \
+                and current["item_id"] not in exclude:
+            shown_at = _with_item_lock(conn, current["item_id"], renew(current["item_id"]))
+            if shown_at is not None:
+                return _chosen(conn, project, annotator_id, current["item_id"], shown_at)
+        full: set[int] = set()
+        while True:
+            leases = store.others_leases(cur, project.id, annotator_id, clock())
+            item_id = queue.best(queue.open_mask(annotator_id, leases, project.config.overlap)
+                                 & queue.outside(exclude | full))
+            if item_id is None:
+                return None
+            shown_at = _with_item_lock(conn, item_id, lease(item_id))
+            if shown_at is not None:
+                return _chosen(conn, project, annotator_id, item_id, shown_at)
+            full.add(item_id)
+            queue = get_queue(conn, cur, project.id)  # catches up on what filled the candidate
 
 
-def _with_queue_lock(conn: Connection, project_id: int, fn: Callable[[Cursor], T]) -> T:
-    """Run `fn(cur)` with the project's queue to itself; the caller holds `_LOCK`.
+def _chosen(conn: Connection, project: Project, annotator_id: int, item_id: int,
+            shown_at: datetime) -> Assignment:
+    return _assignment(storage.cursor(conn), project, annotator_id, item_id, shown_at)
+
+
+def _clock(now: datetime | None) -> Callable[[], datetime]:
+    """The time to check leases against: `now` when the caller fixed it (tests), else the time read
+    once the item's lock is held, so that a wait for the lock cannot make an expired lease look
+    valid (another server may have leased the item at the later time)."""
+    return (lambda: now) if now is not None else utc_now
+
+
+def _with_item_lock(conn: Connection, item_id: int, fn: Callable[[Cursor], T]) -> T:
+    """Run `fn(cur)` with the item to itself; the caller holds `_LOCK`.
 
     DuckDB: one process, so `_LOCK` suffices and `fn`'s writes commit one by one, as before.
     PostgreSQL: several app servers share the database, so `fn` runs in one transaction that first
-    takes the project's advisory lock (storage.assignment.lock_project_queue): the choice and the
-    lease, or the k check and the label, commit before another server's check can see the project.
+    takes the item's advisory lock (storage.assignment.lock_item): the k check and the lease or
+    label commit before another server's check can see the item. Writes that insert a label
+    then take the annotator's lock (item before annotator, always; deadlocks are retried anyway).
     Mark the in-memory queue only after this returns (committed): a mark for a rolled-back write
     would let the queue's fingerprint match a store it does not hold.
     """
@@ -110,7 +151,7 @@ def _with_queue_lock(conn: Connection, project_id: int, fn: Callable[[Cursor], T
         return fn(storage.cursor(conn))
 
     def locked(cur: Cursor) -> T:
-        store.lock_project_queue(cur, project_id)
+        store.lock_item(cur, item_id)
         return fn(cur)
     return storage.write(conn, locked)
 
@@ -145,11 +186,12 @@ def submit_label(conn: Connection, project: Project, annotator_id: int, item_id:
         LabelError: the lease expired and meanwhile the item got its k labels, or the label is
             invalid (see annotate.labeling.labels.record_label).
     """
-    now = now or utc_now()
+    clock = _clock(now)
     order = presented_order(annotator_id, item_id) if project.task_type == "pairwise" else None
     canonical = canonical_values(values, order) if order else values
 
     def check_and_record(cur: Cursor) -> int:
+        now = clock()
         lease = store.get_lease(cur, annotator_id, item_id)
         if (lease is None or lease["expires_at"] <= now) and \
                 store.completed_count(cur, item_id, annotator_id, now) >= project.config.overlap:
@@ -161,7 +203,7 @@ def submit_label(conn: Connection, project: Project, annotator_id: int, item_id:
                             seconds=seconds)
 
     with _LOCK:
-        event_id = _with_queue_lock(conn, project.id, check_and_record)
+        event_id = _with_item_lock(conn, item_id, check_and_record)
         _mark(conn, project, annotator_id, item_id, "label", event_id)
     _rerank_in_background(conn, project)
     return event_id
@@ -209,7 +251,7 @@ def skip_item(conn: Connection, project: Project, annotator_id: int, item_id: in
         return record_skip(conn, project, annotator_id, item_id, reason, seconds=seconds)
 
     with _LOCK:
-        event_id = _with_queue_lock(conn, project.id, skip)
+        event_id = _with_item_lock(conn, item_id, skip)
         _mark(conn, project, annotator_id, item_id, "skip", event_id)
     return event_id
 
@@ -218,8 +260,8 @@ def flag_item(conn: Connection, project: Project, annotator_id: int, item_id: in
               comment: str) -> int:
     """Flag the item for the researchers; it stays on screen to be labeled or skipped."""
     with _LOCK:
-        event_id = _with_queue_lock(conn, project.id,
-                                    lambda cur: record_flag(conn, project, annotator_id, item_id, comment))
+        event_id = _with_item_lock(conn, item_id,
+                                   lambda cur: record_flag(conn, project, annotator_id, item_id, comment))
         _mark(conn, project, annotator_id, item_id, "other", event_id)
     return event_id
 
@@ -268,7 +310,7 @@ def edit_from_history(conn: Connection, project: Project, annotator_id: int, eve
         order = event["presented_order"] or presented_order(annotator_id, event["item_id"])
     canonical = canonical_values(values, order) if order else values
     with _LOCK:
-        new_id = _with_queue_lock(conn, project.id, lambda cur: edit_label(
+        new_id = _with_item_lock(conn, event["item_id"], lambda cur: edit_label(
             conn, project, annotator_id, event_id, canonical, seconds=seconds, presented_order=order,
             both_bad=both_bad, justification=justification, confidence=confidence))
         _mark(conn, project, annotator_id, event["item_id"], "other", new_id)

@@ -7,13 +7,19 @@ plus which items each annotator has seen, and applies the rule of storage/assign
 Staying correct: label events are append-only, so a few counts (`queue_fingerprint`) change
 whenever the queue's inputs do. Our own writes update the arrays and the expected fingerprint
 together. When the fingerprints differ only by label events from the labeling screens (another
-thread, or another app server on PostgreSQL), the queue reads those events (`events_since`) and
-applies them as its own, and keeps them only if the fingerprints then agree; any other change (an
-import, the router, a review action, an event it cannot place) rebuilds the queue from the store.
+thread, or another app server on PostgreSQL), the queue reads those events with the fingerprint in
+one statement (`queue_changes`, one snapshot) and applies the ones it does not hold yet, and keeps
+them only if the fingerprints then agree; any other change (an import, the router, a review action,
+an event it cannot place) rebuilds the queue from the store (`queue_snapshot`: one snapshot too).
 A rebuild costs ~0.3 s at 10K items and 20K labels on PostgreSQL; catching up costs one small query.
-Callers hold annotate.labeling.assignment's lock, so there is one writer at a time (per process; on
-PostgreSQL also the project's advisory lock, so another server's writes only ever show up as a
-changed fingerprint).
+
+Why agreeing counts mean an exact queue: every event the queue holds is a distinct committed event
+(the build's, the ones caught up, our own marked after their commit) that the snapshot also holds,
+so equal counts mean equal sets. App servers write different items at once (only the item's lock is
+held), so an event id can become visible after a higher one: the queue re-reads the ids within
+storage.assignment.CATCH_UP_WINDOW of the latest it has seen and skips those it holds (`recent_ids`);
+a later straggler leaves the counts apart, which rebuilds. Callers hold
+annotate.labeling.assignment's lock, so there is one user of a queue at a time per process.
 """
 from __future__ import annotations
 
@@ -36,7 +42,7 @@ class Queue:
     position: dict[int, int]
     seen: dict[int, np.ndarray] = field(default_factory=dict)
     is_exact: bool = True  # False: the store changed while it was built; rebuild instead of catching up
-    own_event_ids: set[int] = field(default_factory=set)  # our events above the latest one read (marked)
+    recent_ids: set[int] = field(default_factory=set)  # held events within the catch-up window (and ours)
 
     def open_mask(self, annotator_id: int, leases: list[tuple[int, int]], k: int) -> np.ndarray:
         """Items the annotator may be served: eligible, unseen, labels + others' leases < k.
@@ -79,9 +85,9 @@ class Queue:
         with its id, so that catching up later does not count it again."""
         self._apply(annotator_id, item_id, kind)
         if event_id is not None and self.is_exact:
-            self.own_event_ids.add(int(event_id))
-            if len(self.own_event_ids) > MAX_OWN_EVENTS:  # never caught up for long: rebuild when stale
-                self.is_exact, self.own_event_ids = False, set()
+            self.recent_ids.add(int(event_id))
+            if len(self.recent_ids) > MAX_OWN_EVENTS:  # never caught up for long: rebuild when stale
+                self.is_exact, self.recent_ids = False, set()
 
     def _apply(self, annotator_id: int, item_id: int, kind: str) -> None:
         if kind in ("label", "skip"):
@@ -98,24 +104,27 @@ class Queue:
         return self.fingerprint[:4] == fingerprint[:4]
 
     def catch_up(self, events: list[tuple], fingerprint: tuple) -> bool:
-        """Apply label events written elsewhere (storage.assignment.events_since after the latest
-        event id the queue read); True when the queue then matches `fingerprint`, False when it
-        must be rebuilt instead (it may have been changed halfway)."""
+        """Apply label events written elsewhere (storage.assignment.queue_changes from the catch-up
+        window below the latest event id the queue read, with `fingerprint` from the same
+        snapshot); True when the queue then matches `fingerprint`, False when it must be rebuilt
+        instead (it may have been changed halfway)."""
         if not self.is_exact or self.fingerprint[1:4] != fingerprint[1:4]:
             return False
-        others = [e for e in events if e[0] not in self.own_event_ids]
+        others = [e for e in events if e[0] not in self.recent_ids]
         if not others or any(source != "app" or item_id not in self.position for _, _, item_id, _, _, source in others):
             return False  # nothing new we can place, or imports and adjudications (other rules): rebuild
         for _, annotator_id, item_id, kind, supersedes, _ in others:
             first_label = kind == "label" and supersedes is None
             self._apply(int(annotator_id), int(item_id), "label" if first_label else kind if kind == "skip" else "other")
         latest = max(self.fingerprint[4], *(e[0] for e in events))
-        self.own_event_ids = {i for i in self.own_event_ids if i > latest}
+        self.recent_ids = {i for i in self.recent_ids | {int(e[0]) for e in others}
+                           if i > latest - store.CATCH_UP_WINDOW}
         self.fingerprint = (*self.fingerprint[:4], latest)
         return self.is_current(fingerprint)
 
 
 MAX_OWN_EVENTS = 10_000
+REBUILDS = 0  # queues built in this process (bench/bench_scale.py reports it)
 _QUEUES: "weakref.WeakKeyDictionary[Connection, dict[int, Queue]]" = weakref.WeakKeyDictionary()
 
 
@@ -124,11 +133,15 @@ def get_queue(conn: Connection, cur: Cursor, project_id: int) -> Queue:
     fingerprint = store.queue_fingerprint(cur, project_id)
     queues = _QUEUES.setdefault(conn, {})
     queue = queues.get(project_id)
-    if queue is not None and not queue.is_current(fingerprint) and \
-            queue.catch_up(store.events_since(cur, project_id, queue.fingerprint[4]), fingerprint):
+    if queue is not None and queue.is_current(fingerprint):
         return queue
-    if queue is None or not queue.is_current(fingerprint):
-        queue = queues[project_id] = _build(cur, project_id, fingerprint)
+    if queue is not None:
+        fingerprint, events = store.queue_changes(cur, project_id, queue.fingerprint[4] - store.CATCH_UP_WINDOW)
+        if queue.is_current(fingerprint) or queue.catch_up(events, fingerprint):
+            return queue
+    queue = queues[project_id] = _build(conn, cur, project_id)
+    global REBUILDS
+    REBUILDS += 1
     return queue
 
 
@@ -143,20 +156,20 @@ def forget_queue(conn: Connection, project_id: int) -> None:
     _QUEUES.get(conn, {}).pop(project_id, None)
 
 
-def _build(cur: Cursor, project_id: int, fingerprint: tuple) -> Queue:
-    items = store.queue_items(cur, project_id)
+def _build(conn: Connection, cur: Cursor, project_id: int) -> Queue:
+    snapshot = store.queue_snapshot(conn, cur, project_id)
+    items = snapshot.items
     item_ids = items["item_id"].to_numpy(dtype=np.int64)
     position = {int(i): p for p, i in enumerate(item_ids)}
     # copies: the arrays are updated in place (mark), and a frame's own arrays may be read-only
-    queue = Queue(fingerprint, item_ids, items["priority"].to_numpy(dtype=float),
+    queue = Queue(snapshot.fingerprint, item_ids, items["priority"].to_numpy(dtype=float),
                   items["is_eligible"].to_numpy(dtype=bool), items["n_done"].to_numpy(dtype=np.int64, copy=True),
-                  position)
-    pairs = store.seen_pairs(cur, project_id)
-    for annotator_id, group in pairs.groupby("annotator_id"):
+                  position, recent_ids=snapshot.recent_ids)
+    for annotator_id, group in snapshot.seen.groupby("annotator_id"):
         mask = np.zeros(len(item_ids), dtype=bool)
         mask[[position[int(i)] for i in group["item_id"]]] = True
         queue.seen[int(annotator_id)] = mask
-    # Built from several statements: a write that landed in between is in the arrays but not in
-    # `fingerprint`, so catching up from it could count that write twice; rebuild next time instead.
-    queue.is_exact = queue.is_current(store.queue_fingerprint(cur, project_id))
+    # DuckDB reads the parts one by one: a write that landed in between is in the arrays but not in
+    # the fingerprint, so catching up from it could count that write twice; rebuild next time instead.
+    queue.is_exact = snapshot.exact
     return queue

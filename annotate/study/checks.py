@@ -150,6 +150,18 @@ def check_items(conn: Connection, project: Project, purpose: str | None = None) 
     return frame
 
 
+def check_of_item(conn: Connection, project: Project, external_id: str) -> dict | None:
+    """How one item (by the dataset's id) is used as a check, for the review page: purpose, answer
+    (in canonical A/B words), expected (dict) and explanation; None when it is an ordinary item."""
+    frame = check_items(conn, project)
+    rows = frame[frame["external_id"] == external_id]
+    if rows.empty:
+        return None
+    row = rows.iloc[0]
+    return {"purpose": row["purpose"], "answer": row["answer"], "expected": row["expected"],
+            "explanation": row["explanation"] if isinstance(row["explanation"], str) else ""}
+
+
 def check_item_ids(conn: Connection, project: Project) -> frozenset[int]:
     """Ids of the project's check items (never served as real items to participants)."""
     return frozenset(int(i) for i in store.check_items(storage.cursor(conn), project.id)["item_id"])

@@ -4,12 +4,36 @@
 // While that message is in flight the controls are locked: no key or click can change a label.
 //
 // Streamlit calls this function again with new `data` for each item without running the previous
-// call's cleanup, so one window listener serves whichever instance is current (G.current), and
-// drafts (choices so far) are kept per form nonce so a redraw of the same item keeps them.
+// call's cleanup, and a call can land late: when the component is re-mounted (a page switch, a rerun
+// that rebuilds the page), the old mount's pending call may run after the new mount's, on a container
+// that has left the page, and its cleanup may run after that. So there is no global "current
+// instance": each root element carries the instance that last drew it (G.instances), and the one
+// window listener hands a key to the instance of the root that is in the page now, never to one
+// whose root was detached. Drafts (choices so far) are kept per form nonce so a redraw of the same
+// item keeps them.
 
-const G = (window.__annotateLabelKeys = window.__annotateLabelKeys || {
-  drafts: new Map(), current: null, listening: false,
-});
+const G = (window.__annotateLabelKeys = window.__annotateLabelKeys || { drafts: new Map() });
+G.instances = G.instances || new WeakMap(); // .lk-root element -> the instance that last drew it
+G.serial = G.serial || 0;
+G.current = null; // a listener left by an older version of this file in the same tab finds nothing
+G.dispatch = (event) => {
+  const instance = liveInstance();
+  if (instance) instance.onKey(event);
+};
+if (!G.listener) { // one listener per tab; it always calls the newest G.dispatch
+  G.listener = (event) => G.dispatch(event);
+  window.addEventListener("keydown", G.listener, true);
+}
+
+/** The instance of the `.lk-root` in the page (the newest, should there ever be two), or null. */
+function liveInstance() {
+  let best = null;
+  for (const node of document.querySelectorAll(".lk-root")) {
+    const instance = G.instances.get(node);
+    if (instance && (!best || instance.serial > best.serial)) best = instance;
+  }
+  return best;
+}
 
 function el(tag, props, ...children) {
   const node = document.createElement(tag);
@@ -60,12 +84,8 @@ export default function (component) {
   const required = rows.length;
   const navRows = data.confidence ? required + 1 : required; // confidence is reachable, never required
 
-  const instance = { onKey };
-  G.current = instance;
-  if (!G.listening) {
-    window.addEventListener("keydown", (event) => G.current && G.current.onKey(event), true);
-    G.listening = true;
-  }
+  const instance = { onKey, serial: ++G.serial };
+  G.instances.set(root, instance);
 
   function isLocked() { return draft.sentRev !== null; }
 
@@ -318,5 +338,8 @@ export default function (component) {
   }
 
   render();
-  return () => { if (G.current === instance) G.current = null; };
+  // Cleanup (an unmount, or a call Streamlit had already cancelled): forget this instance once its
+  // root has left the page. A root still in the page keeps the instance that drew it last, so what
+  // the annotator sees always answers the keys.
+  return () => { if (!root.isConnected && G.instances.get(root) === instance) G.instances.delete(root); };
 }
