@@ -15,6 +15,8 @@ from annotate.labeling.annotators import add_annotator
 from annotate.projects import get_project
 from annotate.study import checks
 
+pytestmark = pytest.mark.both_backends
+
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
