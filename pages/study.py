@@ -4,10 +4,10 @@ status for fair pay, the participants CSV for bulk approval, and the per-partici
 The link's secret is shown once, when it is opened (only its hash is stored), with the URL to paste
 into each platform. Every action is a widget callback wrapped in `session.guard("researcher")`.
 """
-import io
 
 import streamlit as st
 
+from annotate.data.export_files import csv_bytes
 from annotate.errors import AnnotateError
 from annotate.labeling.item_text import escape_markdown
 from annotate.projects import get_project
@@ -121,9 +121,7 @@ else:
                                 "attention_failed": "Attention checks failed", "training_passed": "Practice right",
                                 "fast_labels": "Fast labels", "minutes_in_study": st.column_config.NumberColumn(
                                     "Minutes in study", format="%.1f"), "exclusion_reason": "Why excluded"})
-    buffer = io.StringIO()
-    reports.write_participants_csv(conn, project, buffer)
-    st.download_button("Download participants CSV (for bulk approval)", buffer.getvalue().encode("utf-8"),
+    st.download_button("Download participants CSV (for bulk approval)", csv_bytes(reports.participants_csv_table(conn, project)),
                        file_name=f"{project.name}-participants.csv", mime="text/csv", icon=":material/download:")
 
 st.subheader("Quality per participant")

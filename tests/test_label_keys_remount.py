@@ -31,17 +31,18 @@ PORTS = range(8771, 8776)  # this area's ports
 MODULE = ROOT / "pages" / "components" / "label_keys" / "label_keys.js"
 
 # Load the controls' module again (a new evaluation in the same tab, as after a re-mount) and call
-# it the way Streamlit calls an old mount whose call arrives late: on a container no longer in the
-# page, with data for the form on screen; with `cancelled`, its cleanup runs right after, as
-# Streamlit does for a call it had already cancelled. Messages it would send land in
-# window.__staleSent.
-LATE_CALL = """async ([source, cancelled]) => {
+# it the way Streamlit calls an old mount whose call arrives late, with data for the form on screen:
+# 'detached': on a container no longer in the page; 'cancelled': the same, and its cleanup runs right
+# after, as Streamlit does for a call it had already cancelled; 'removed-after': the old container is
+# still in the page (a stale element during a run) when the call lands, and is removed afterwards,
+# which runs the cleanup. Messages it would send land in window.__staleSent.
+LATE_CALL = """async ([source, how]) => {
     const url = URL.createObjectURL(new Blob([source], {type: 'text/javascript'}));
     const module = await import(url);
     const live = document.querySelector('.lk-root');
-    const gone = document.createElement('div');
+    const gone = document.createElement('div');  // the old mount's container
     document.body.appendChild(gone);
-    gone.remove();  // the old mount's container: detached before its call lands
+    if (how !== 'removed-after') gone.remove();  // detached before its call lands
     window.__staleSent = [];
     const options = [-2, -1, 0, 1, 2].map((value, i) => ({value, label: 'point ' + (i + 1), digit: String(i + 1)}));
     const data = {nonce: live.dataset.nonce, item_id: Number(live.dataset.item), rev: 0, mode: 'label',
@@ -51,7 +52,8 @@ LATE_CALL = """async ([source, cancelled]) => {
     const cleanup = module.default({name: 'stale', key: 'stale', data, parentElement: gone,
                                     setStateValue: () => {},
                                     setTriggerValue: (name, value) => window.__staleSent.push(value)});
-    if (cancelled) await Promise.resolve(cleanup).then((fn) => fn && fn());
+    if (how === 'removed-after') gone.remove();
+    if (how !== 'detached') await Promise.resolve(cleanup).then((fn) => fn && fn());
     return document.querySelectorAll('.lk-root').length;
 }"""
 
@@ -120,11 +122,11 @@ def _choose_and_submit(page, digit: str, value: float, expected: dict[int, float
     return wait_ready(page, before["nonce"])
 
 
-@pytest.mark.parametrize("cancelled", [False, True], ids=["late-call", "late-call-then-cleanup"])
-def test_digit_keys_reach_the_screen_when_an_old_mounts_call_lands_after_the_new_one(app, cancelled):
-    """One `.lk-root` on screen, ready, focus on the page body; an old mount's call lands late on a
-    detached container (with or without its cleanup): 2 still chooses and Ctrl+Enter still stores
-    the label, and the detached copy sends nothing. Checked in the database."""
+@pytest.mark.parametrize("how", ["detached", "cancelled", "removed-after"])
+def test_digit_keys_reach_the_screen_when_an_old_mounts_call_lands_after_the_new_one(app, how):
+    """One `.lk-root` on screen, ready, focus on the page body; an old mount's call lands late (see
+    LATE_CALL): 2 still chooses and Ctrl+Enter still stores the label, and the old copy sends
+    nothing. Checked in the database."""
     from playwright.sync_api import sync_playwright
     url, token, db_path, stop = app
     expected: dict[int, float] = {}
@@ -132,9 +134,9 @@ def test_digit_keys_reach_the_screen_when_an_old_mounts_call_lands_after_the_new
     with sync_playwright() as p:
         browser, page = _open(p, url, token)
         wait_ready(page)
-        assert page.evaluate(LATE_CALL, [source, cancelled]) == 1
+        assert page.evaluate(LATE_CALL, [source, how]) == 1
         _choose_and_submit(page, "2", -1.0, expected)
-        assert page.evaluate(LATE_CALL, [source, cancelled]) == 1  # again, on the next form
+        assert page.evaluate(LATE_CALL, [source, how]) == 1  # again, on the next form
         _choose_and_submit(page, "4", 1.0, expected)
         assert page.evaluate("window.__staleSent") == []
         browser.close()

@@ -2,7 +2,7 @@
 
 Each process stands for an app server (`storage.connect` of its own, threads for its annotators'
 sessions). Their in-process locks cannot see each other, so only the database's locks keep k exact
-(storage.assignment.lock_project_queue) and keep one annotator from labeling an item twice when
+(storage.assignment.lock_item) and keep one annotator from labeling an item twice when
 their session moves between servers (storage.labels.lock_annotator). Removing either lock makes the
 matching test fail (checked by hand: an item gets a third label / an annotator a second one).
 """

@@ -23,6 +23,7 @@ import storage
 from storage.db import Connection
 from storage import study as store
 from annotate.clock import utc_now
+from annotate.data.export_files import csv_bytes
 from annotate.projects import Project
 from annotate.study.links import link_state
 
@@ -64,12 +65,20 @@ def participants_table(conn: Connection, project: Project, now: datetime | None 
     return out[CSV_COLUMNS]
 
 
-def write_participants_csv(conn: Connection, project: Project, path: str | Path) -> int:
-    """Write the participants table as CSV (UTF-8, times in ISO 8601 UTC); return the row count."""
+def participants_csv_table(conn: Connection, project: Project) -> pd.DataFrame:
+    """The participants table as the CSV for bulk approval has it: times as ISO 8601 UTC text,
+    seconds and minutes to one decimal."""
     table = participants_table(conn, project)
     for column in ("code_issued_at", "started_at", "finished_at"):
         table[column] = [t.isoformat(sep=" ", timespec="seconds") if pd.notna(t) else "" for t in table[column]]
-    table.to_csv(path, index=False, float_format="%.1f")
+    return table.round({"median_seconds_per_item": 1, "minutes_in_study": 1})
+
+
+def write_participants_csv(conn: Connection, project: Project, path: str | Path) -> int:
+    """Write the participants CSV (UTF-8; a cell that a spreadsheet would run as a formula, e.g. a
+    researcher's exclusion reason starting with '=', is escaped); return the row count."""
+    table = participants_csv_table(conn, project)
+    Path(path).write_bytes(csv_bytes(table))
     return len(table)
 
 
