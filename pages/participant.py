@@ -78,7 +78,7 @@ def show_end(participant: Participant) -> None:
     """The end of the study for this participant: their code, the link back, or a polite stop."""
     if participant.status in DONE and participant.completion_code:
         st.success(DONE[participant.status], icon=":material/check_circle:")
-        if participant.status == "failed_qualification":
+        if participant.status == "failed_qualification":  # the why, without the thanks said just above
             st.markdown(escape_markdown(participant.message or ""))
         st.markdown("Your completion code:")
         st.code(participant.completion_code, language=None)

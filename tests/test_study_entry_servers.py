@@ -22,6 +22,7 @@ from study_fixtures import make_study_project, mark_checks
 SERVERS = 4
 THREADS = 5
 CAP = 8
+WAIT = 120  # seconds: how long a server waits for the others to start
 
 
 @pytest.fixture
@@ -58,7 +59,7 @@ def enter_many(url: str, secret: str, pids: list[str], start) -> list[tuple[int 
             results.append((None, False))
 
     threads = [threading.Thread(target=arrive, args=(pid,)) for pid in pids]
-    start.wait()
+    start.wait(timeout=WAIT)  # a server that failed to start breaks the barrier instead of hanging the rest
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -70,7 +71,7 @@ def enter_many(url: str, secret: str, pids: list[str], start) -> list[tuple[int 
 def run_servers(args: list[tuple]) -> list:
     """Run `enter_many` once per argument tuple, each in a spawned process of its own."""
     with multiprocessing.get_context("spawn").Pool(len(args)) as pool:
-        return pool.starmap(enter_many, args, chunksize=1)
+        return pool.starmap_async(enter_many, args, chunksize=1).get(timeout=4 * WAIT)  # a dead worker: fail
 
 
 def participant_rows(url: str) -> list[tuple]:

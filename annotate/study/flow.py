@@ -286,8 +286,18 @@ def _after_training_item(conn: Connection, project: Project, annotator_id: int, 
     counts = store.check_counts(storage.cursor(conn), annotator_id)
     if not training or counts["training"] < len(training):
         return
-    if counts["training_passed"] / len(training) < settings.training_pass:
+    if not passes_training(counts["training_passed"], len(training), settings.training_pass):
         _finish(conn, project, annotator_id, "failed_qualification", now)
+
+
+def passes_training(passed: int, total: int, pass_mark: float) -> bool:
+    """Whether `passed` right of `total` training items reaches the pass mark (a share 0..1).
+
+    The Study page takes the mark in whole percent, so a share within half a percent below it
+    passes: 2 of 3 (66.7%) reaches a mark of 0.67 ("67%"), which a plain `2 / 3 >= 0.67` would
+    fail. Strictly within, so that a mark of 1.0 still needs every item right (199 of 200 fail).
+    """
+    return total > 0 and passed / total > pass_mark - 0.005
 
 
 def _after_attention_check(conn: Connection, project: Project, annotator_id: int, now: datetime) -> None:
