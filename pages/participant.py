@@ -79,7 +79,7 @@ def show_end(participant: Participant) -> None:
     if participant.status in DONE and participant.completion_code:
         st.success(DONE[participant.status], icon=":material/check_circle:")
         if participant.status == "failed_qualification":  # the why, without the thanks said just above
-            st.markdown(escape_markdown(participant.message or ""))
+            st.markdown(escape_markdown((participant.message or "").removeprefix(DONE[participant.status]).strip()))
         st.markdown("Your completion code:")
         st.code(participant.completion_code, language=None)
         st.caption("Copy it with the copy icon at the right of the code (it shows when you point at or tap the code).")
