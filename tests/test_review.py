@@ -248,3 +248,25 @@ def test_review_page_on_a_rubric_project_shows_scores_and_no_pairwise_columns(de
     assert "human_majority" not in at.dataframe[0].value.columns
     assert any("Judges' scores" in m.value for m in at.markdown)
     assert len([s for s in at.select_slider if s.label.startswith("Response 1:")]) == 3
+
+
+def test_a_project_with_a_flag_and_judges_but_no_human_label_lists_the_flag(db_path, tmp_path):
+    """A fresh study project: judges' verdicts and a flag, no human label anywhere yet."""
+    from click.testing import CliRunner
+    from annotate.cli import cli
+    from annotate.labeling.assignment import flag_item, next_item
+    data = tmp_path / "fresh.jsonl"
+    data.write_text("".join(f'{{"id": "f{i}", "prompt": "p{i}", "a": "x", "b": "y", "j": "A"}}\n' for i in range(3)))
+    result = CliRunner().invoke(cli, ["--db", str(db_path), "import", str(data), "-p", "fresh", "--map",
+                                      "response_a=a", "--map", "response_b=b", "--map", "judge.J=j"])
+    assert result.exit_code == 0, result.output
+    conn = storage.connect(db_path)
+    try:
+        annotator_id = add_annotator(conn, "ann", "annotator")[0]["id"]
+        project = get_project(conn, "fresh")
+        shown = next_item(conn, project, annotator_id)
+        flag_item(conn, project, annotator_id, shown.item_id, "The prompt is cut off")
+        queue = review.review_queue(conn, "fresh")
+    finally:
+        conn.close()
+    assert queue.counts.set_index("reason")["open"].to_dict()["flagged"] == 1

@@ -127,7 +127,7 @@ def _pairwise_signals(project: Project, humans: pd.DataFrame, judgments: pd.Data
     words = pd.Series([" · ".join(p for p in row if p) for row in zip(*parts)], index=counts.index, dtype=object)
     per_item = pd.DataFrame({"human_labels": words,
         "human_majority": majority.fillna("none"), "split": (n >= 2) & ~is_unique})
-    judged = verdicts.merge(majority.rename("majority").reset_index(), on="item_id", how="left")
+    judged = verdicts.merge(majority.rename("majority").rename_axis("item_id").reset_index(), on="item_id", how="left")
     judged["disagrees"] = judged["majority"].notna() & (judged["verdict"] != judged["majority"])
     judged["text"] = judged["judge"].astype(str) + ": " + judged["verdict"].astype(str)
     per_item = per_item.join(judged.groupby("item_id").agg(judges=("text", ", ".join),
