@@ -111,7 +111,8 @@ table = reports.participants_table(conn, project)
 if table.empty:
     st.info("Nobody has entered the study yet.")
 else:
-    shown = table.assign(status=table["status"].map(STATUS_WORDS), exclusion_reason=table["exclusion_reason"].fillna(""))
+    shown = table.assign(status=table["status"].map(STATUS_WORDS), exclusion_reason=table["exclusion_reason"].fillna(""),
+                         completion_code=table["completion_code"].fillna(""))  # no code yet: blank, not "None"
     st.dataframe(shown, hide_index=True, width="stretch",
                  column_order=["annotator", "participant_id", "status", "completion_code", "items_done",
                                "minutes_in_study", "attention_failed", "training_passed", "fast_labels",

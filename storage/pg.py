@@ -193,8 +193,11 @@ class PgStore:
         psycopg.connect(url, connect_timeout=CONNECT_TIMEOUT_S).close()
         self._local = threading.local()
         size = int(os.environ.get(POOL_SIZE_ENV) or 10)
+        # check: a connection the server dropped while it idled in the pool (a restart, a failover,
+        # pg_terminate_backend) is replaced when handed out, instead of failing the next page run.
         self.pool = ConnectionPool(url, min_size=1, max_size=size, open=False, configure=configure,
-                                   kwargs={"autocommit": True}, timeout=30)
+                                   kwargs={"autocommit": True}, timeout=30,
+                                   check=ConnectionPool.check_connection)
         self.pool.open(wait=True, timeout=30)
 
     def cursor(self) -> PgCursor:

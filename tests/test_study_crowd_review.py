@@ -62,3 +62,18 @@ def test_the_end_of_a_failed_practice_thanks_once_then_says_why(tmp_path, db_pat
     page = " ".join([*texts(at.success), *texts(at.markdown)])
     assert page.count("Thank you for doing the practice items") == 1
     assert "did not reach the score" in page and texts(at.code) == [QUALIFICATION]
+
+
+def test_the_participants_table_shows_no_code_as_blank_not_none(tmp_path, db_path, monkeypatch):
+    import storage
+    from annotate.labeling.annotators import add_annotator
+    from study_setup import make_study
+    from test_study_pages import open_app
+    db_path, secret = make_study(tmp_path, db_path=db_path)
+    conn = storage.connect(db_path)
+    participants.enter_from_params(conn, {"study": secret, "PROLIFIC_PID": "still-working"})
+    _, token = add_annotator(conn, "rita", "researcher")
+    conn.close()
+    at = open_app(db_path, monkeypatch, token=token).switch_page("pages/study.py").run()
+    table = next(frame.value for frame in at.dataframe if "completion_code" in frame.value.columns)
+    assert table["completion_code"].tolist() == [""]  # a participant still working has no code yet
