@@ -69,7 +69,7 @@ if urls := st.session_state.pop(LINK, None):
         st.markdown(f"**{PLATFORM_NAMES[platform]}**")
         st.code(url, language=None, wrap_lines=True)
 elif state["is_open"]:
-    st.info(f"The study link is open since {state['opened_at']:%Y-%m-%d %H:%M} UTC. Its URL was shown when it "
+    st.info(f"The study link has been open since {state['opened_at']:%Y-%m-%d %H:%M} UTC. Its URL was shown when it "
             f"was opened; a new link replaces it (the old one stops admitting participants).")
 else:
     st.info("No study link is open: nobody can enter the study.")
@@ -87,7 +87,9 @@ metrics = st.columns(4)
 metrics[0].metric("Started", people["started"])
 metrics[1].metric("Completed", people["completed"])
 metrics[2].metric("Ended after the practice", people["failed_qualification"])
-metrics[3].metric("Stopped or excluded", people["stopped_attention"] + people["excluded_by_researcher"])
+metrics[3].metric("Stopped while working", people["stopped_attention"] + people["excluded_by_researcher"],
+                  help="Stopped by failed attention checks, or excluded by a researcher before they finished. "
+                       "Everyone whose labels are left out, finished or not, is counted below.")
 codes = status["completion_codes_issued"]
 st.caption(f"Codes issued: {codes['completion']} completion, {codes['qualification']} qualification · "
            f"{people['active']} still working · {people['excluded']} with labels left out of reports · "
