@@ -12,6 +12,7 @@ dependency (chromium, a package) must never pass silently.
 from __future__ import annotations
 
 import os
+import sys
 import uuid
 from pathlib import Path
 
@@ -24,6 +25,17 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 PANDALM_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "pandalm"
 PG_ENV = "ANNOTATE_TEST_PG"
+_MAIN_MODULE = sys.modules["__main__"]
+
+
+@pytest.fixture(autouse=True)
+def _restore_main_module():
+    """Put pytest's `__main__` back after each test. Streamlit's AppTest runs a page as the module
+    `__main__` and leaves it in sys.modules; a later test that starts processes with multiprocessing's
+    'spawn' would then make every child run that page (app.py's main(): a database, a demo) instead of
+    the task, and the test hangs while the pool replaces its dying workers."""
+    yield
+    sys.modules["__main__"] = _MAIN_MODULE
 
 
 def pytest_configure(config) -> None:
