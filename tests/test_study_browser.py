@@ -92,9 +92,18 @@ def answer(page, choose: dict[str, str]) -> None:
     prompt = page.locator("[data-testid='stMarkdownContainer']", has_text="Prompt").first.inner_text()
     key = next((choose[k] for k in choose if k in prompt), None)
     digit = "3" if key is None else ("1" if response_side(page, key) == "A" else "5")
+    # The controls take keys once they say they are ready (as tests/test_label_screen_browser.py waits):
+    # a key pressed while the component is still mounting can select without the submit going through.
+    page.wait_for_function("() => { const r = document.querySelector('.lk-root'); "
+                           "return r && r.dataset.state === 'ready'; }", timeout=30_000)
+    nonce = page.evaluate("() => document.querySelector('.lk-root').dataset.nonce")
     page.keyboard.press(digit)
     expect(page.locator(".lk-option.lk-selected")).to_have_count(1)
     page.keyboard.press("Control+Enter")
+    # Submitted: this form is gone (a new item, the feedback or the end page replaced it).
+    page.wait_for_function("(old) => { const r = document.querySelector('.lk-root'); "
+                           "return !r || r.dataset.nonce !== old || r.dataset.state === 'sending'; }",
+                           arg=nonce, timeout=30_000)
 
 
 def test_participant_enters_with_prolific_pid_trains_and_gets_the_completion_code(tmp_path):
