@@ -25,7 +25,7 @@ from datetime import datetime
 
 import pandas as pd
 
-from storage.db import Cursor
+from storage.db import Cursor, is_postgres
 
 PARTICIPANT_COLUMNS = ["annotator_id", "project_id", "participant_id", "platform", "study_id", "session_id",
                        "assignment_id", "hit_id", "link_id", "status", "started_at", "last_seen_at",
@@ -214,14 +214,25 @@ def fast_labels(cur: Cursor, project_id: int, min_seconds: float) -> pd.DataFram
 def upsert_check_items(cur: Cursor, rows: list[dict], now: datetime) -> int:
     """Mark items as check items (or change their purpose, answer, explanation); return how many.
 
-    rows: {item_id, project_id, purpose, expected (dict), explanation, source}."""
-    cur.executemany("""
+    rows: {item_id, project_id, purpose, expected (dict), explanation, source}. On DuckDB the rows go
+    in as one frame (its executemany runs one statement per row: ~1.7 s per 1,000 rows); a later row
+    for the same item wins, as it does row by row on PostgreSQL."""
+    values = [[r["item_id"], r["project_id"], r["purpose"], json.dumps(r["expected"]), r.get("explanation"),
+               r["source"], now] for r in rows]
+    upsert = """ON CONFLICT (item_id) DO UPDATE SET purpose = excluded.purpose, expected = excluded.expected,
+            explanation = excluded.explanation, source = excluded.source"""
+    if is_postgres(cur):
+        cur.executemany(f"""
+            INSERT INTO study_check_items (item_id, project_id, purpose, expected, explanation, source, created_at)
+            VALUES (?, ?, ?, ?::JSON, ?, ?, ?) {upsert}""", values)
+        return len(rows)
+    new_checks = pd.DataFrame(values, columns=["item_id", "project_id", "purpose", "expected", "explanation",
+                                               "source", "created_at"]).drop_duplicates("item_id", keep="last")
+    new_checks["explanation"] = new_checks["explanation"].astype(object)
+    cur.execute(f"""
         INSERT INTO study_check_items (item_id, project_id, purpose, expected, explanation, source, created_at)
-        VALUES (?, ?, ?, ?::JSON, ?, ?, ?)
-        ON CONFLICT (item_id) DO UPDATE SET purpose = excluded.purpose, expected = excluded.expected,
-            explanation = excluded.explanation, source = excluded.source""",
-                    [[r["item_id"], r["project_id"], r["purpose"], json.dumps(r["expected"]), r.get("explanation"),
-                      r["source"], now] for r in rows])
+        SELECT item_id, project_id, purpose, expected::JSON, explanation::VARCHAR, source, created_at::TIMESTAMP
+        FROM new_checks {upsert}""")
     return len(rows)
 
 
