@@ -12,6 +12,7 @@ dependency (chromium, a package) must never pass silently.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import uuid
 from pathlib import Path
@@ -84,6 +85,19 @@ def db(db_path: Path):
     conn = storage.connect(db_path)
     yield conn
     conn.close()
+
+
+def free_port(preferred: range = range(0)) -> int:
+    """A port nothing listens on for a test's server: the first free one of `preferred` (an area's
+    range, so engineers sharing a machine do not collide), else any free one."""
+    for port in [*preferred, 0]:
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return sock.getsockname()[1]
+    raise RuntimeError("no free port")
 
 
 @pytest.fixture(scope="session")

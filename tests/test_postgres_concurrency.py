@@ -109,6 +109,19 @@ def run_servers(target, args: list[tuple]) -> list:
         return pool.starmap(target, args, chunksize=1)
 
 
+def label_counts(url: str) -> tuple[list[tuple], list[tuple]]:
+    """(current labels per item as (item_id, n) for every item, (annotator, item, n) labeled more than once)."""
+    conn = storage.connect(url)
+    cur = storage.cursor(conn)
+    per_item = cur.execute("""SELECT i.id, count(e.id) FROM items i
+                              LEFT JOIN current_label_events e ON e.item_id = i.id
+                              GROUP BY i.id ORDER BY i.id""").fetchall()
+    twice = cur.execute("""SELECT annotator_id, item_id, count(*) FROM label_events WHERE kind = 'label'
+                           GROUP BY annotator_id, item_id HAVING count(*) > 1""").fetchall()
+    conn.close()
+    return per_item, twice
+
+
 def test_four_servers_of_eight_annotators_give_every_item_exactly_k_labels(pg_url):
     make_project(pg_url, overlap=K)
     conn = storage.connect(pg_url)
@@ -119,14 +132,9 @@ def test_four_servers_of_eight_annotators_give_every_item_exactly_k_labels(pg_ur
     refusals = run_servers(label_until_done, groups)
 
     assert [r for server in refusals for r in server] == []
+    per_item, twice = label_counts(pg_url)
     conn = storage.connect(pg_url)
-    cur = storage.cursor(conn)
-    per_item = cur.execute("""SELECT i.id, count(e.id) FROM items i
-                              LEFT JOIN current_label_events e ON e.item_id = i.id
-                              GROUP BY i.id ORDER BY i.id""").fetchall()
-    twice = cur.execute("""SELECT annotator_id, item_id, count(*) FROM label_events WHERE kind = 'label'
-                           GROUP BY annotator_id, item_id HAVING count(*) > 1""").fetchall()
-    labelers = cur.execute("SELECT count(DISTINCT annotator_id) FROM label_events").fetchone()[0]
+    labelers = storage.cursor(conn).execute("SELECT count(DISTINCT annotator_id) FROM label_events").fetchone()[0]
     conn.close()
     assert len(per_item) == ITEMS
     assert {n for _, n in per_item} == {K}, [row for row in per_item if row[1] != K][:10]

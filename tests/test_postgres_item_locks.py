@@ -21,7 +21,8 @@ from annotate.labeling import assignment, queue as labeling_queue
 from annotate.labeling.annotators import add_annotator
 from annotate.projects import get_project
 from conftest import postgres_schema_url
-from test_postgres_concurrency import ANNOTATORS_PER_SERVER, ITEMS, K, SERVERS, make_project, run_servers
+from test_postgres_concurrency import (ANNOTATORS_PER_SERVER, ITEMS, K, SERVERS, label_counts, make_project,
+                                      run_servers)
 
 LEASE_SECONDS = 0.05  # shorter than the pause before most submits: leases expire mid-run
 
@@ -74,14 +75,7 @@ def test_submits_on_expired_leases_racing_other_servers_leases_keep_exactly_k_la
 
     results = run_servers(label_with_expiring_leases, [(pg_url, annotators[s::SERVERS]) for s in range(SERVERS)])
 
-    conn = storage.connect(pg_url)
-    cur = storage.cursor(conn)
-    per_item = cur.execute("""SELECT i.id, count(e.id) FROM items i
-                              LEFT JOIN current_label_events e ON e.item_id = i.id
-                              GROUP BY i.id ORDER BY i.id""").fetchall()
-    twice = cur.execute("""SELECT annotator_id, item_id, count(*) FROM label_events WHERE kind = 'label'
-                           GROUP BY annotator_id, item_id HAVING count(*) > 1""").fetchall()
-    conn.close()
+    per_item, twice = label_counts(pg_url)
     assert sum(late for late, _ in results) > 0  # the expired-lease path really ran
     assert len(per_item) == ITEMS
     assert {n for _, n in per_item} == {K}, [row for row in per_item if row[1] != K][:10]

@@ -6,7 +6,6 @@ Admin page use the address the app is served on."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import tempfile
 import sys
@@ -18,6 +17,7 @@ import pytest
 
 import storage
 from annotate.data.demo import create_demo
+from conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -31,22 +31,11 @@ def _output(proc: subprocess.Popen) -> str:
 
 
 
-def free_port() -> int:
-    for port in [*PORTS, 0]:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise RuntimeError("no free port")
-
-
 class App:
     """`streamlit run app.py` on a database file, without $ANNOTATE_BASE_URL; restartable."""
 
     def __init__(self, db_path: Path) -> None:
-        self.db_path, self.port, self.proc = db_path, free_port(), None
+        self.db_path, self.port, self.proc = db_path, free_port(PORTS), None
         self.url = f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:

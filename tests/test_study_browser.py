@@ -11,7 +11,6 @@ The study is tests/study_setup.py's: practice items t1 (expects the answer namin
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from pathlib import Path
 import pytest
 
 import storage
+from conftest import free_port
 from study_setup import CODE, TRAINING_EXPLANATION, make_study
 from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, save_screenshot, settle, wait_healthy
 
@@ -32,22 +32,11 @@ RIGHT = {"capital of France": "Paris", "primary colour": "Red is a primary", "BA
 WRONG = {"capital of France": "trains", "primary colour": "Bananas", "BANANA": "APPLE", "CHERRY": "GRAPE"}
 
 
-def free_port() -> int:
-    for port in [*PORTS, 0]:
-        with socket.socket() as sock:
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
-    raise RuntimeError("no free port")
-
-
 def start_app(db_path: Path):
     """`streamlit run app.py` on a port of this area against db_path; return (url, stop)."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"Debian chromium not found at {CHROMIUM}")
-    port = free_port()
+    port = free_port(PORTS)
     env = {**os.environ, storage.db.DB_ENV_VAR: str(db_path), "ANNOTATE_BASE_URL": f"http://127.0.0.1:{port}"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless", "true",
