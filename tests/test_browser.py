@@ -105,12 +105,14 @@ def server(tmp_path):
     stop()
 
 
-def settle(page) -> None:
-    """Wait until the script run finished and no stale element is left (keys go to live widgets)."""
+def settle(page, controls: bool = False) -> None:
+    """Wait until the script run finished and no stale element is left (keys go to live widgets).
+    With `controls`, also wait until the label controls are mounted: they draw in the browser a
+    moment after the script run ends, and a key pressed before that is lost."""
     from playwright.sync_api import expect
     expect(page.locator("[data-test-script-state='notRunning']")).to_have_count(1, timeout=15_000)
     expect(page.locator("[data-stale='true']")).to_have_count(0)
-    if page.locator(".lk-root").count():  # the label controls: mounted and not waiting for an answer
+    if controls or page.locator(".lk-root").count():  # the label controls: mounted and not waiting for an answer
         expect(page.locator(".lk-root[data-state='ready']")).to_have_count(1)
 
 
@@ -150,7 +152,7 @@ def test_keyboard_labeling_history_edit_and_hostile_text(server, tmp_path):
         assert page.locator("main img[src='x']").count() == 0 and "token=" not in page.url
         assert "model-alpha" not in page.content()
         save_screenshot(page, tmp_path, "pairwise.png")
-        settle(page)
+        settle(page, controls=True)
         page.keyboard.press("d")  # these two answers differ almost everywhere: said, not painted
         expect(page.get_by_text("differ almost everywhere")).to_be_visible()
         expect(page.get_by_text('<img src=x onerror="window.__xss = 2;', exact=False)).to_be_visible()
@@ -159,7 +161,7 @@ def test_keyboard_labeling_history_edit_and_hostile_text(server, tmp_path):
 
         chosen = {"1": "A is much better", "3": "Tie", "5": "B is much better"}
         for done, key in enumerate(chosen, start=1):
-            settle(page)
+            settle(page, controls=True)
             page.keyboard.press(key)
             expect(page.locator(".lk-option.lk-selected")).to_have_text(f"{key}{chosen[key]}")
             page.keyboard.press("Control+Enter")
@@ -173,7 +175,7 @@ def test_keyboard_labeling_history_edit_and_hostile_text(server, tmp_path):
         save_screenshot(page, tmp_path, "history.png")
         page.get_by_role("button", name="Edit").last.click()
         expect(page.get_by_text("Editing your label of item 1 of your history")).to_be_visible()
-        settle(page)
+        settle(page, controls=True)
         page.keyboard.press("2")
         expect(page.locator(".lk-option.lk-selected")).to_have_text("2A is slightly better")
         page.locator(".lk-submit").click()
@@ -224,7 +226,7 @@ def test_rubric_item_is_labeled_with_the_keyboard_only(rubric_server, tmp_path):
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         log_in(page, url, token)
         expect(page.get_by_text("Seven.")).to_be_visible(timeout=30_000)
-        settle(page)
+        settle(page, controls=True)
         page.keyboard.press("3")
         page.keyboard.press("3")
         expect(page.locator(".lk-option.lk-selected")).to_have_count(2)

@@ -76,15 +76,15 @@ def answer(page, choose: dict[str, str]) -> None:
     """Answer the item on screen: for a known item the response named in `choose`, else a tie."""
     from playwright.sync_api import expect
     settle(page)
+    # The script run can be over before the controls mount (they draw a moment later, in the browser):
+    # wait for them, or for the end of the study (its page always says so in a message box).
+    page.wait_for_function("() => document.querySelector('.lk-root[data-state=ready]') !== null || "
+                           "document.querySelector('[data-testid=stAlert]') !== null", timeout=30_000)
     if not page.locator(".lk-root").count():  # the study ended for this participant meanwhile
         return
     prompt = page.locator("[data-testid='stMarkdownContainer']", has_text="Prompt").first.inner_text()
     key = next((choose[k] for k in choose if k in prompt), None)
     digit = "3" if key is None else ("1" if response_side(page, key) == "A" else "5")
-    # The controls take keys once they say they are ready (as tests/test_label_screen_browser.py waits):
-    # a key pressed while the component is still mounting can select without the submit going through.
-    page.wait_for_function("() => { const r = document.querySelector('.lk-root'); "
-                           "return r && r.dataset.state === 'ready'; }", timeout=30_000)
     nonce = page.evaluate("() => document.querySelector('.lk-root').dataset.nonce")
     page.keyboard.press(digit)
     expect(page.locator(".lk-option.lk-selected")).to_have_count(1)
