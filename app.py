@@ -42,9 +42,10 @@ ADMIN_PAGES = [
 
 
 @st.cache_resource(show_spinner=False)
-def prepare_database(path: str, base_url: str | None) -> None:
-    """Once per database file and server: create the demo in a fresh file and print its links
-    (on the address the first visitor used, or $ANNOTATE_BASE_URL)."""
+def prepare_database(path: str, base_url: str) -> None:
+    """Once per database file and server: create the demo in a fresh file and print its links on
+    the server's own address (or $ANNOTATE_BASE_URL). Not on the first visitor's: on a server
+    reachable from outside, a stranger could otherwise make the admin's link point at their host."""
     tokens = create_demo_once(session.get_conn())  # once, even when several servers start on one new database
     if tokens:
         links = "\n".join(f"  {name}: {annotators.invite_link(token, base_url)}" for name, token in tokens.items())
@@ -98,7 +99,7 @@ def sidebar(user: dict) -> None:
 def main() -> None:
     st.set_page_config(page_title="Annotate", page_icon="⚖️", layout="wide")
     startup.require_database()  # a damaged or held database stops the server with one line
-    prepare_database(session.db_path(), session.app_url())
+    prepare_database(session.db_path(), session.server_url())
     user = login()
     if user is None and study_entry.has_problem():
         st.navigation([st.Page(study_entry.problem_page, title="Study", default=True)], position="hidden").run()

@@ -145,6 +145,7 @@ def study_screen_fragment(project: Project) -> None:
     item_view.show_item(project, item.assignment, diff_on)
     data = study_screen.controls_data(project, item, form, rev=st.session_state.get(REV, 0), diff_on=diff_on)
     label_controls({**data, "server_ms": round(1000 * (time.perf_counter() - started), 1)}, on_action)
+    st.caption(KEYS[project.task_type].format(last=min(len(project.config.scale), 9)))  # only under the controls
 
 
 user, participant = _participant()
@@ -165,5 +166,3 @@ if participant.is_active and (settings.instructions_text or project.config.guide
     with st.expander("Instructions", icon=":material/menu_book:"):
         st.markdown(item_markdown(settings.instructions_text or project.config.guidelines, images))
 study_screen_fragment(project)
-if participant.is_active:
-    st.caption(KEYS[project.task_type].format(last=min(len(project.config.scale), 9)))

@@ -71,10 +71,21 @@ st.dataframe(shown, hide_index=True, width="stretch", column_config={
     "fast_labels": "Labels faster than the minimum time"})
 if queue.items.empty:
     st.info("Nothing to review with these filters.")
-    st.stop()
 
-chosen = st.selectbox("Open item", queue.items["id"].tolist())
-item = review.review_item(conn, project.name, chosen)
+queued, typed = st.columns(2)
+chosen = queued.selectbox("Open item", queue.items["id"].tolist(), placeholder="The queue is empty")
+# Any item, not only queued ones: a study's attention checks and practice items are usually chosen
+# before anyone has labeled anything (the "Use as a check" tab).
+other = typed.text_input("Or any item of the project, by its id", placeholder="e.g. one to use as an attention check",
+                         help="While this holds an id, that item is the one open; empty it to open queued items.")
+chosen = other.strip() or chosen
+if not chosen:
+    st.stop()
+try:
+    item = review.review_item(conn, project.name, chosen)
+except AnnotateError as exc:
+    st.error(str(exc))
+    st.stop()
 st.subheader(f"Item {chosen}")
 st.markdown(f"**Prompt**\n\n{item.item['prompt']}")
 if item.item["context"]:

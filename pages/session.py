@@ -208,6 +208,15 @@ def app_url() -> str | None:
     return f"{parts.scheme}://{parts.netloc}{path}"
 
 
+def server_url() -> str:
+    """This server's own address as `streamlit run` prints it (http://localhost:8501 plus any base
+    path), from its configuration: never from a request, whose Host anyone reaching the server sets."""
+    scheme = "https" if st.get_option("server.sslCertFile") else "http"
+    host = st.get_option("server.address") or "localhost"
+    base = (st.get_option("server.baseUrlPath") or "").strip("/")
+    return f"{scheme}://{host}:{st.get_option('server.port')}" + (f"/{base}" if base else "")
+
+
 def invite_link(token: str) -> str:
     """The invite link for `token` on the address this app is served on ($ANNOTATE_BASE_URL wins)."""
     return annotators.invite_link(token, app_url())

@@ -10,7 +10,8 @@ before it starts Streamlit at all (nothing listens on the port when the database
 
 The same holds for a postgresql:// URL ($ANNOTATE_DB): a server that cannot be reached, a wrong
 password or database name give the same kind of one line (storage.pg_errors; the URL shown without
-its password), whether psycopg raised it while connecting or while migrating.
+its password), whether psycopg raised it while connecting or while migrating; so does a role that
+cannot write the app's tables (storage.db.require_write_grants).
 
 When the database opens, judge runs left 'queued' or 'running' by a server that stopped are marked
 'interrupted' (they can be resumed on the Judges page).
@@ -23,6 +24,7 @@ import threading
 import streamlit as st
 from streamlit import runtime
 
+import storage
 from storage import pg_errors
 from annotate.judges import mark_interrupted_runs
 from pages import session
@@ -36,6 +38,7 @@ VISITOR_NOTICE = ("The app cannot open its database, so it has stopped. Whoever 
 def _open_once(path: str) -> int:
     """Open the server's connection (session.get_conn, cached) and mark interrupted runs; once per
     server and database file. Returns the number of runs marked."""
+    storage.db.require_write_grants(session.get_conn())
     marked = mark_interrupted_runs(session.get_conn())
     if marked:
         print(f"annotate: marked {marked} judge run(s) left running by a stopped server as interrupted; "

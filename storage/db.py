@@ -130,6 +130,26 @@ def _connect_postgres(url: str) -> pg.PgStore:
     return store
 
 
+def require_write_grants(conn) -> None:
+    """Refuse to serve when the database role cannot write what the app writes (logins, labels,
+    leases): better one line at start-up than a refused statement in an annotator's first click.
+    A DuckDB file opened by `connect` is writable; on PostgreSQL the role's grants are checked.
+
+    Raises:
+        StoreError: naming the tables the role cannot write and the grants to add.
+    """
+    if not is_postgres(conn):
+        return
+    role, schema, names = pg.missing_write_grants(conn)
+    if not names:
+        return
+    shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+    raise StoreError(f"PostgreSQL at {pg.redact(conn.url)}: the role {role} cannot write {len(names)} of the app's "
+                     f"tables and sequences ({shown}). As the schema's owner, run: GRANT SELECT, INSERT, UPDATE, "
+                     f"DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}; GRANT USAGE, SELECT, UPDATE ON ALL "
+                     f"SEQUENCES IN SCHEMA {schema} TO {role}; (SECURITY.md, least privilege)")
+
+
 def open_error(db_path: str | os.PathLike, exc: Exception) -> StoreError:
     """The StoreError (one line: the cause and what to do) for a DuckDB error on `db_path`."""
     return _locked_error(Path(db_path), exc)

@@ -1,6 +1,8 @@
 """The demo fills every researcher page on first start and still leaves a queue for demo-annotator."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -50,3 +52,16 @@ def test_demo_annotator_still_has_unlabeled_items_to_label(db):
         queue = get_queue(db, storage.cursor(db), project.id)
         assert queue.open_mask(newcomer, [], project.config.overlap).sum() == expected
     assert not is_demo_needed(db)
+
+
+def test_a_fresh_database_prints_the_demo_links_on_the_servers_own_address(tmp_path, monkeypatch, capfd):
+    """Not on the first visitor's: whoever reaches the server first sets that address."""
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv(storage.db.DB_ENV_VAR, str(tmp_path / "fresh.duckdb"))
+    monkeypatch.delenv("ANNOTATE_BASE_URL", raising=False)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    out = capfd.readouterr().out
+    assert "Created the demo projects" in out
+    links = [line.split(": ", 1)[1] for line in out.splitlines() if "?token=" in line]
+    assert len(links) == 2 and all(link.startswith("http://localhost:8501/?token=") for link in links)

@@ -18,9 +18,10 @@ from annotate.analysis.report import build_report
 from annotate.analysis.report_types import ReportFilters
 from annotate.data.adapters import import_items
 from annotate.errors import ConfigError
-from annotate.judges import (JudgeConfig, get_run, list_judges, mark_interrupted_runs, parse_judge_config,
-                             register_judge, resume_run, run_judge)
-from annotate.judges.endpoints import check_addresses, get_endpoint, load_endpoints
+from annotate.judges import (JudgeConfig, get_run, list_judges, make_judge, mark_interrupted_runs,
+                             parse_judge_config, register_judge, resume_run, run_judge)
+from annotate.judges.base import PairwiseRequest
+from annotate.judges.endpoints import CheckedBackend, check_addresses, checked_transport, get_endpoint, load_endpoints
 from annotate.judges.templates import load_template, template_names
 from annotate.labeling.annotators import add_annotator
 from storage import judgments as judgment_store
@@ -169,6 +170,44 @@ def test_a_public_address_and_a_listed_loopback_address_are_allowed(tmp_path, mo
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, 1, 6, "", ("93.184.216.34", 0))])
     check_addresses(get_endpoint("public"))
     check_addresses(get_endpoint("local"))
+
+
+def test_a_name_that_resolves_inside_the_network_after_the_first_check_gets_no_request(tmp_path, monkeypatch):
+    """DNS rebinding: the name is public when the judge is built, then points at the server's own
+    network. Every connection checks the addresses again and goes to the one it checked, so the
+    request never reaches the internal server and the verdict says why."""
+    internal = Capture(status=200, reply="[[A]]")  # what an internal service would answer
+    port = internal.server.server_address[1]
+    answers = iter([[(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("93.184.216.34", 0))]])  # the first answer only
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: next(
+        answers, [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]))
+    allow(tmp_path, monkeypatch, {"name": "rebinding", "base_url": f"http://judge.example.org:{port}/v1"})
+    try:
+        judge = make_judge(endpoint_judge("rebinding"), load_template("mt-bench-pairwise"))  # checked: public
+        verdict = judge.judge_pairwise([PairwiseRequest("q", "a", "b")])[0]
+        judge.close()
+    finally:
+        internal.close()
+    assert internal.headers == []  # nothing was sent to the internal address
+    assert not verdict.is_parsed and "resolves to the internal address 127.0.0.1" in verdict.raw_output
+
+
+def test_each_connection_goes_to_the_address_that_was_checked(tmp_path, monkeypatch):
+    class Recorder:  # the network underneath: records where the connection was asked to go
+        def __init__(self) -> None:
+            self.hosts: list[str] = []
+
+        def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
+            self.hosts.append(host)
+    allow(tmp_path, monkeypatch, {"name": "public", "base_url": "https://api.example.org/v1"},
+          {"name": "local", "base_url": "http://127.0.0.1:8000/v1"})
+    monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, 1, 6, "", ("93.184.216.34", 0))])
+    network = Recorder()
+    CheckedBackend(get_endpoint("public"), network).connect_tcp("api.example.org", 443)
+    CheckedBackend(get_endpoint("public"), network).connect_tcp("proxy.corp", 3128)  # the operator's proxy
+    CheckedBackend(get_endpoint("local"), network).connect_tcp("127.0.0.1", 8000)  # the operator's own address
+    assert network.hosts == ["93.184.216.34", "proxy.corp", "127.0.0.1"]
+    assert isinstance(checked_transport(get_endpoint("public"))._pool._network_backend, CheckedBackend)  # httpx's hook
 
 
 def test_a_broken_endpoint_list_is_named_in_one_line(tmp_path, monkeypatch):

@@ -107,7 +107,7 @@ def test_the_app_shows_visitors_a_notice_and_the_terminal_one_line_when_postgres
     assert "s3cret" not in err and "Traceback" not in err
 
 
-def test_app_servers_can_use_a_role_without_create_once_the_owner_has_migrated(pg_url):
+def test_app_servers_can_use_a_role_without_create_once_the_owner_has_migrated(pg_url, monkeypatch, capfd):
     import psycopg
     server = os.environ["ANNOTATE_TEST_PG"]
     schema = pg_url.rsplit("%3D", 1)[1]
@@ -124,6 +124,17 @@ def test_app_servers_can_use_a_role_without_create_once_the_owner_has_migrated(p
         assert refused.returncode == 1 and "refused a statement (permission denied" in refused.stderr
         assert "app-pw" not in refused.stderr
         assert run_cli("--db", pg_url, "init").returncode == 0  # the owner migrates
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f"GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}")  # read-only: reports, not labels
+        read_only = run_cli("--db", app_url, "serve", "--server.port", "1")  # refused before Streamlit starts
+        assert read_only.returncode == 1 and f"the role {role} cannot write" in read_only.stderr
+        assert f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}" in read_only.stderr
+        assert "app-pw" not in read_only.stderr
+        from streamlit.testing.v1 import AppTest
+        monkeypatch.setenv("ANNOTATE_DB", app_url)  # `streamlit run app.py` without serve: the first visit stops it
+        at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60).run()
+        assert [e.value for e in at.error] == [startup.VISITOR_NOTICE]
+        assert f"the role {role} cannot write" in capfd.readouterr().err
         with psycopg.connect(server, autocommit=True) as conn:
             conn.execute(f"GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}")
             conn.execute(f"GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA {schema} TO {role}")

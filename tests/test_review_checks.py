@@ -97,3 +97,20 @@ def test_a_rubric_item_takes_a_score_per_criterion_and_response(db, review_page)
     marked = check_of(db, "demo-rubric", item)
     assert marked["purpose"] == "attention" and marked["expected"]["0"][criteria[0]] == top
     assert sorted(marked["expected"]) == [str(i) for i in range(len(responses))]
+
+
+def test_any_item_can_be_opened_by_its_id_even_when_the_queue_is_empty(db, review_page):
+    """Checks are chosen before anyone labels: an item that is in no queue can be marked too."""
+    at = review_page("demo-pairwise")
+    next(r for r in at.radio if r.label == "Status").set_value("closed").run()  # nothing closed yet: empty
+    assert any(i.value == "Nothing to review with these filters." for i in at.info)
+    typed = next(t for t in at.text_input if t.label == "Or any item of the project, by its id")
+    typed.input("no-such-item").run()
+    assert any("No item 'no-such-item'" in e.value for e in at.error)
+    queued = set(review.review_queue(db, "demo-pairwise").items["id"])
+    item = next(i for i in (f"pw-{n:02d}" for n in range(1, 40)) if i not in queued)  # in no queue
+    next(t for t in at.text_input if t.label == "Or any item of the project, by its id").input(item).run()
+    assert not at.exception and any(m.value == f"Item {item}" for m in at.subheader)
+    next(r for r in at.radio if r.label == "Expected answer").set_value("A")
+    button(at, "Use as attention check").click().run()
+    assert check_of(db, "demo-pairwise", item)["purpose"] == "attention"

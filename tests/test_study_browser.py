@@ -120,6 +120,7 @@ def test_participant_enters_with_prolific_pid_trains_and_gets_the_completion_cod
             expect(page.get_by_text("Your answer matches the expected answer.")).to_be_visible()
             expect(page.get_by_text(f"response {paris} is better", exact=False)).to_be_visible()  # as shown
             expect(page.get_by_text(TRAINING_EXPLANATION)).to_be_visible()
+            expect(page.get_by_text("Keys:")).to_have_count(0)  # no controls here, so no key hints
             save_screenshot(page, tmp_path, "study-feedback-1280.png")
             page.get_by_role("button", name="Continue").click()
             expect(page.get_by_text("Practice item 2 of 2")).to_be_visible()
@@ -129,6 +130,7 @@ def test_participant_enters_with_prolific_pid_trains_and_gets_the_completion_cod
 
             expect(page.get_by_text("Item 1 of 4")).to_be_visible()
             expect(page.get_by_role("button", name="Skip")).to_have_count(0)  # participants have no skip
+            expect(page.locator(".lk-root")).to_have_attribute("data-item", "on-screen")  # no database id in the page
             answer(page, RIGHT)
             expect(page.get_by_text("Item 2 of 4")).to_be_visible()  # the attention check, like any item
 

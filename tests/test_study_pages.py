@@ -15,7 +15,7 @@ import storage
 from annotate.labeling import forms
 from annotate.labeling.annotators import add_annotator
 from annotate.projects import get_project, update_config
-from annotate.study import flow, links, participants, screen as study_screen
+from annotate.study import checks, flow, links, participants, screen as study_screen
 from annotate.study.pay import estimated_pay
 from study_setup import CODE, QUALIFICATION, make_study
 
@@ -256,11 +256,11 @@ def test_a_participant_cannot_skip_even_with_a_crafted_message(tmp_path, db_path
     form = forms.show_form(state, item.assignment.item_id)
     data = study_screen.controls_data(project, item, form, rev=0, diff_on=False)
     assert data["can_skip"] is False
-    message = {"type": "skip", "nonce": form.nonce, "item_id": form.item_id, "note": "no"}
+    message = {"type": "skip", "nonce": form.nonce, "item_id": data["item_id"], "note": "no"}
     result = study_screen.handle_action(conn, project, participant.annotator_id, state, message)
     assert result.outcome.is_refused and "no skipping" in result.outcome.message
     assert storage.cursor(conn).execute("SELECT count(*) FROM label_events").fetchone()[0] == 0
-    submit = {"type": "submit", "nonce": form.nonce, "item_id": form.item_id, "values": {"overall": -2}}
+    submit = {"type": "submit", "nonce": form.nonce, "item_id": data["item_id"], "values": {"overall": -2}}
     assert study_screen.handle_action(conn, project, participant.annotator_id, state, submit).outcome.kind == "saved"
     again = study_screen.handle_action(conn, project, participant.annotator_id, state, submit)
     assert again.outcome.is_refused  # a repeated submit of the same form stores nothing more
@@ -276,12 +276,35 @@ def test_training_feedback_comes_back_with_the_submit(tmp_path, db_path):
     item = flow.next_study_item(conn, project, participant.annotator_id)
     state: dict = {}
     form = forms.show_form(state, item.assignment.item_id)
-    submit = {"type": "submit", "nonce": form.nonce, "item_id": form.item_id, "values": {"overall": 2}}
+    data = study_screen.controls_data(project, item, form, rev=0, diff_on=False)
+    submit = {"type": "submit", "nonce": form.nonce, "item_id": data["item_id"], "values": {"overall": 2}}
     result = study_screen.handle_action(conn, project, participant.annotator_id, state, submit)
     conn.close()
     shown_b = item.assignment.responses[1].startswith("Paris")  # t1 expects the Paris answer
     assert result.feedback.is_correct is shown_b
     assert result.feedback.expected == f"response {'B' if shown_b else 'A'} is better"
+
+
+def test_a_participants_browser_never_holds_a_database_item_id(tmp_path, db_path):
+    """A check item has one database id for every participant: were it in the page, participants
+    comparing their page source could tell the checks apart. The form nonce ties a message to the
+    item instead, and a crafted message naming the database id is refused."""
+    db_path, secret = make_study(tmp_path, db_path=db_path, consent=False, training=0, attention_positions=(1,))
+    conn = storage.connect(db_path)
+    participant = participants.enter_from_params(conn, {"study": secret, "pid": "w3"})
+    project = get_project(conn, "crowd")
+    item = flow.next_study_item(conn, project, participant.annotator_id)
+    assert item.assignment.item_id in checks.check_item_ids(conn, project)  # the first item is the check
+    state: dict = {}
+    form = forms.show_form(state, item.assignment.item_id)
+    data = study_screen.controls_data(project, item, form, rev=0, diff_on=False)
+    assert data["item_id"] == study_screen.ON_SCREEN and item.assignment.item_id not in data.values()
+    crafted = {"type": "submit", "nonce": form.nonce, "item_id": item.assignment.item_id, "values": {"overall": 2}}
+    refused = study_screen.handle_action(conn, project, participant.annotator_id, state, crafted)
+    assert refused.outcome.is_refused and "no longer on your screen" in refused.outcome.message
+    sent = {**crafted, "item_id": data["item_id"]}
+    assert study_screen.handle_action(conn, project, participant.annotator_id, state, sent).outcome.kind == "saved"
+    conn.close()
 
 
 def test_pay_per_hour_is_the_reward_over_the_median_time_of_completed_participants():

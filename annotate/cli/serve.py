@@ -17,7 +17,8 @@ APP = Path(__file__).resolve().parents[2] / "app.py"
 @click.argument("streamlit_args", nargs=-1, type=click.UNPROCESSED)
 @click.pass_context
 def serve_command(ctx: click.Context, streamlit_args: tuple[str, ...]) -> None:
-    """Open the database (refusing a damaged or held one), then run the app with `streamlit run`.
+    """Open the database (refusing a damaged or held one, or a PostgreSQL role that cannot write
+    the app's tables), then run the app with `streamlit run`.
 
     With plain `streamlit run app.py` the same check happens on the first visit and then stops the
     server; starting through this command means nothing listens on the port when the database is
@@ -25,6 +26,10 @@ def serve_command(ctx: click.Context, streamlit_args: tuple[str, ...]) -> None:
     to `streamlit run` (e.g. --server.port 8501).
     """
     path = ctx.find_root().obj["db_path"]
-    storage.connect(path).close()  # a fresh file is created (the app puts the demo in it)
+    conn = storage.connect(path)  # a fresh file is created (the app puts the demo in it)
+    try:
+        storage.db.require_write_grants(conn)  # a PostgreSQL role that cannot write labels serves nobody
+    finally:
+        conn.close()
     env = os.environ | {storage.db.DB_ENV_VAR: str(path)}
     os.execvpe(sys.executable, [sys.executable, "-m", "streamlit", "run", str(APP), *streamlit_args], env)

@@ -14,11 +14,13 @@ who may register a judge send any server secret (HF_TOKEN, cloud credentials) as
 a host of their choice, and make the server POST to internal addresses (SSRF). Now the secret is
 bound to its endpoint by the operator, and a judge config holds neither a URL nor a variable name.
 
-Addresses: before any request the endpoint's host is resolved and every address it resolves to is
-checked. Loopback, link-local, private, reserved and multicast addresses are refused unless the
-operator wrote that address (or `localhost`) in the entry itself, or set `"allow_private": true`
-for a host name that resolves inside the network. So a listed `http://127.0.0.1:8000/v1` vLLM works,
-while a public name whose DNS later points at 169.254.169.254 does not.
+Addresses: when the judge is built and again at every new connection, the endpoint's host is
+resolved and every address it resolves to is checked; the connection goes to an address that was
+just checked (CheckedBackend), so a DNS answer cannot change between check and use. Loopback,
+link-local, private, reserved and multicast addresses are refused unless the operator wrote that
+address (or `localhost`) in the entry itself, or set `"allow_private": true` for a host name that
+resolves inside the network. So a listed `http://127.0.0.1:8000/v1` vLLM works, while a public name
+whose DNS later points at 169.254.169.254 does not, not even in the middle of a run.
 """
 from __future__ import annotations
 
@@ -27,11 +29,16 @@ import json
 import os
 import socket
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from annotate.errors import ConfigError
+
+if TYPE_CHECKING:  # imported when a judge is built, not by every page that lists endpoints
+    import httpcore
+    import httpx
 
 ENDPOINTS_ENV_VAR = "ANNOTATE_ENDPOINTS"
 DEFAULT_ENDPOINTS_PATH = Path("data/endpoints.json")
@@ -133,8 +140,9 @@ def get_endpoint(name: str | None) -> Endpoint:
     return endpoints[name]
 
 
-def check_addresses(endpoint: Endpoint) -> None:
-    """Resolve the endpoint's host and refuse it if any address is internal and not allowed.
+def check_addresses(endpoint: Endpoint) -> list[str]:
+    """Resolve the endpoint's host and refuse it if any address is internal and not allowed;
+    return the addresses (empty when the operator allowed the host as written: nothing to check).
 
     Internal: loopback, link-local, private, reserved, multicast or unspecified. Allowed when the
     operator wrote an IP literal or `localhost` in the entry, or set allow_private.
@@ -144,16 +152,56 @@ def check_addresses(endpoint: Endpoint) -> None:
     """
     host = endpoint.host
     if endpoint.allow_private or host.lower() in LOCAL_NAMES or _is_ip_literal(host):
-        return
+        return []
     try:
         infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
     except (socket.gaierror, UnicodeError) as exc:
         raise ConfigError(f"Endpoint '{endpoint.name}': host {host} cannot be resolved ({exc})") from None
-    for info in infos:
-        address = ipaddress.ip_address(info[4][0].split("%")[0])
+    addresses = list(dict.fromkeys(info[4][0].split("%")[0] for info in infos))
+    for address in map(ipaddress.ip_address, addresses):
         if is_internal(address):
             raise ConfigError(f"Endpoint '{endpoint.name}': host {host} resolves to the internal address {address}; "
                               f"refused (the operator may list that address itself, or set allow_private)")
+    return addresses
+
+
+class CheckedBackend:
+    """httpcore's network backend that checks the endpoint's addresses at every new connection and
+    connects to the address it checked: a DNS answer that changes after the first check (DNS
+    rebinding, a short TTL pointing at 169.254.169.254 later in a run) cannot reach an internal
+    address, because the name is never resolved again between the check and the connect. TLS still
+    verifies the certificate against the host name (httpcore passes it separately). It has
+    httpcore.NetworkBackend's methods; httpcore is imported only when a judge is built."""
+
+    def __init__(self, endpoint: Endpoint, inner: httpcore.NetworkBackend) -> None:
+        self.endpoint, self.inner = endpoint, inner
+
+    def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+                    socket_options=None) -> httpcore.NetworkStream:
+        if host == self.endpoint.host:  # not a proxy the operator configured
+            try:
+                addresses = check_addresses(self.endpoint)
+            except ConfigError as exc:
+                import httpcore
+                raise httpcore.ConnectError(str(exc)) from None  # httpx turns it into its ConnectError
+            host = addresses[0] if addresses else host
+        return self.inner.connect_tcp(host, port, timeout, local_address, socket_options)
+
+    def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options=None) -> httpcore.NetworkStream:
+        return self.inner.connect_unix_socket(path, timeout, socket_options)
+
+    def sleep(self, seconds: float) -> None:
+        self.inner.sleep(seconds)
+
+
+def checked_transport(endpoint: Endpoint) -> httpx.HTTPTransport:
+    """httpx's own transport (TLS, proxies from the environment, pooling) whose connections go
+    through CheckedBackend. httpx has no public hook for the network backend, so the pool's is
+    wrapped; tests/test_judges_endpoints.py fails if a release of httpx moves it."""
+    import httpx
+    transport = httpx.HTTPTransport()
+    transport._pool._network_backend = CheckedBackend(endpoint, transport._pool._network_backend)
+    return transport
 
 
 def is_internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:

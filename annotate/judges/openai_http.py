@@ -13,9 +13,10 @@ raw output; a reply with no verdict (or one outside the allowed set) is asked ag
 max_parse_retries times, then returned unparsed. Requests run on `concurrency` threads.
 
 The URL and the API key come from the operator's endpoint list (annotate.judges.endpoints), never
-from the judge config; the host's addresses are checked before the first request, redirects are
-not followed, and error text kept from a reply is cut short with the key blanked out (an endpoint
-may echo request headers back), because it is stored and shown on the Judges page.
+from the judge config; the host's addresses are checked before the first request and at every new
+connection (which goes to the address checked), redirects are not followed, and error text kept
+from a reply is cut short with the key blanked out (an endpoint may echo request headers back),
+because it is stored and shown on the Judges page.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ import httpx
 
 from annotate.judges.base import Judge, PairwiseRequest, RubricRequest, Verdict, pairwise_verdict, rubric_verdict, unparsed
 from annotate.judges.config import JudgeConfig
-from annotate.judges.endpoints import check_addresses, get_endpoint, safe_error_text
+from annotate.judges.endpoints import check_addresses, checked_transport, get_endpoint, safe_error_text
 from annotate.judges.parsing import choice_probs, parse_pairwise, parse_score, rationale_before, token_at
 from annotate.judges.templates import Template
 from annotate.signs import VERDICTS
@@ -64,7 +65,7 @@ class OpenAIJudge(Judge):
         self.api_key = endpoint.api_key()
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         self.client = httpx.Client(base_url=endpoint.base_url, headers=headers, timeout=config.timeout_s,
-                                   transport=transport, follow_redirects=False)
+                                   transport=transport or checked_transport(endpoint), follow_redirects=False)
 
     def _safe(self, text: str) -> str:
         return safe_error_text(text, (self.api_key,))

@@ -34,10 +34,25 @@ class StudyOutcome:
     feedback: Feedback | None = None
 
 
+ON_SCREEN = "on-screen"  # what a participant's browser holds instead of the database item id
+
+
 def controls_data(project: Project, item: StudyItem, form: forms.Form, *, rev: int, diff_on: bool) -> dict:
     """The label controls' input for a participant's item: the annotators' (screen.controls_data)
-    without the skip button and key."""
-    return {**screen.controls_data(project, item.assignment, form, rev=rev, diff_on=diff_on), "can_skip": False}
+    without the skip button and key, and without the database item id: a training or attention-check
+    item has the same id for every participant, so two participants comparing their page source
+    could tell the checks apart. The form nonce alone (fresh for every showing) ties a message to
+    the item on screen."""
+    return {**screen.controls_data(project, item.assignment, form, rev=rev, diff_on=diff_on),
+            "item_id": ON_SCREEN, "can_skip": False}
+
+
+def _with_item_on_screen(state: Mapping, message: Mapping[str, Any]) -> dict:
+    """The message with the database id of the item whose form is on screen in place of ON_SCREEN
+    (anything else, such as a database id typed into a crafted message, names no item)."""
+    form = state.get(forms.FORM_KEY)
+    shown = form.item_id if form is not None and message.get("item_id") == ON_SCREEN else None
+    return {**message, "item_id": shown}
 
 
 def handle_action(conn, project: Project, annotator_id: int, state: MutableMapping,
@@ -54,7 +69,10 @@ def handle_action(conn, project: Project, annotator_id: int, state: MutableMappi
     """
     if not message:
         return None
-    kind = message.get("type") if isinstance(message, Mapping) else None
+    if not isinstance(message, Mapping):
+        return StudyOutcome(screen.handle_action(conn, project, annotator_id, state, message))
+    message = _with_item_on_screen(state, message)
+    kind = message.get("type")
     if kind == "skip":
         return StudyOutcome(Outcome("refused", NO_SKIP))
     if kind != "submit":
