@@ -63,14 +63,15 @@ is_pairwise = project.task_type == "pairwise"
 shown = queue.items.drop(columns=["item_id"] if is_pairwise else ["item_id", "human_majority"])
 if not project.config.study.min_seconds:  # no minimum time: no label is too fast
     shown = shown.drop(columns="fast_labels")
-st.dataframe(shown, hide_index=True, width="stretch", column_config={
-    "id": "Item", "reasons": "Why", "status": "Status", "human_labels": "Human labels",
-    "human_majority": "Human majority", "judges": "Judges (both orders combined)" if is_pairwise else "Judges",
-    "adjudicated": "Adjudicated",
-    "flags": "Flag comments", "skips": "Skip reasons", "waiting_for": "Labels still wanted",
-    "fast_labels": "Labels faster than the minimum time"})
 if queue.items.empty:
     st.info("Nothing to review with these filters.")
+else:
+    st.dataframe(shown, hide_index=True, width="stretch", column_config={
+        "id": "Item", "reasons": "Why", "status": "Status", "human_labels": "Human labels",
+        "human_majority": "Human majority", "judges": "Judges (both orders combined)" if is_pairwise else "Judges",
+        "adjudicated": "Adjudicated",
+        "flags": "Flag comments", "skips": "Skip reasons", "waiting_for": "Labels still wanted",
+        "fast_labels": "Labels faster than the minimum time"})
 
 queued, typed = st.columns(2)
 chosen = queued.selectbox("Open item", queue.items["id"].tolist(), placeholder="The queue is empty")

@@ -140,7 +140,7 @@ async def _wait_for_item(page, old_nonce: str | None = None, timeout: int = STEP
     has ended; return the shown item's id, or None when nothing is left."""
     await page.wait_for_function(
         """([old, done]) => { const r = document.querySelector('.lk-root');
-               if (document.body.innerText.includes(done)) return true;
+               if (document.body && document.body.innerText.includes(done)) return true;  // no body yet: loading
                return !!r && r.dataset.state === 'ready' && r.dataset.nonce !== old; }""",
         arg=[old_nonce or "", NOTHING_LEFT], timeout=timeout)
     await page.wait_for_selector(IDLE, timeout=timeout)
