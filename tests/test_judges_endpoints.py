@@ -200,13 +200,15 @@ def test_each_connection_goes_to_the_address_that_was_checked(tmp_path, monkeypa
         def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):
             self.hosts.append(host)
     allow(tmp_path, monkeypatch, {"name": "public", "base_url": "https://api.example.org/v1"},
-          {"name": "local", "base_url": "http://127.0.0.1:8000/v1"})
+          {"name": "local", "base_url": "http://127.0.0.1:8000/v1"},
+          {"name": "unicode", "base_url": "https://bücher.example/v1"})
     monkeypatch.setattr(socket, "getaddrinfo", lambda *a, **k: [(socket.AF_INET, 1, 6, "", ("93.184.216.34", 0))])
     network = Recorder()
     CheckedBackend(get_endpoint("public"), network).connect_tcp("api.example.org", 443)
     CheckedBackend(get_endpoint("public"), network).connect_tcp("proxy.corp", 3128)  # the operator's proxy
     CheckedBackend(get_endpoint("local"), network).connect_tcp("127.0.0.1", 8000)  # the operator's own address
-    assert network.hosts == ["93.184.216.34", "proxy.corp", "127.0.0.1"]
+    CheckedBackend(get_endpoint("unicode"), network).connect_tcp("xn--bcher-kva.example", 443)  # as httpx sends it
+    assert network.hosts == ["93.184.216.34", "proxy.corp", "127.0.0.1", "93.184.216.34"]
     assert isinstance(checked_transport(get_endpoint("public"))._pool._network_backend, CheckedBackend)  # httpx's hook
 
 

@@ -178,7 +178,7 @@ class CheckedBackend:
 
     def connect_tcp(self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
                     socket_options=None) -> httpcore.NetworkStream:
-        if host == self.endpoint.host:  # not a proxy the operator configured
+        if _ascii_host(host) == _ascii_host(self.endpoint.host):  # not a proxy the operator configured
             try:
                 addresses = check_addresses(self.endpoint)
             except ConfigError as exc:
@@ -211,6 +211,14 @@ def is_internal(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         address = mapped
     return (address.is_loopback or address.is_link_local or address.is_private or address.is_reserved
             or address.is_multicast or address.is_unspecified)
+
+
+def _ascii_host(host: str) -> str:
+    """A host name as it goes on the wire (an internationalized name in its xn-- form), lower case."""
+    try:
+        return host.encode("idna").decode("ascii").lower()
+    except UnicodeError:
+        return host.lower()
 
 
 def _is_ip_literal(host: str) -> bool:
