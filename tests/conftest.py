@@ -92,6 +92,9 @@ def free_port(preferred: range = range(0)) -> int:
     range, so engineers sharing a machine do not collide), else any free one."""
     for port in [*preferred, 0]:
         with socket.socket() as sock:
+            # As the servers bind (uvicorn, nginx): a port whose last connections linger in TIME_WAIT
+            # after an earlier test is free for them, and must count as free here.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:

@@ -61,6 +61,7 @@ LATE_CALL = """async ([source, how]) => {
 def _free_port() -> int:
     for port in PORTS:
         with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT from an earlier test is free
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:

@@ -38,6 +38,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 CONFIG = ROOT / "deploy" / "nginx.conf"
 SAVED = re.compile(r"Saved item (\d+) of your history")
 PROMPT = re.compile(r"^Item p\d+:")
+FIXTURE_ROUTE = "0" * 32  # the route cookie of the fixture's own health checks
 LOG_LINE = re.compile(r'"(?P<method>\S+) (?P<uri>\S+)" (?P<status>\d+) \d+ upstream=(?P<upstream>\S+(?:, \S+)*) '
                       r'route=(?P<route>\S+)')
 
@@ -105,10 +106,13 @@ def proxied(tmp_path):
 
 
 def _wait_healthy(url: str, timeout: float = 30) -> None:
+    """Wait for the proxy to answer; these requests carry FIXTURE_ROUTE, so the test can tell their
+    log lines from the browser's (nginx may write a line just after the client has its response)."""
     deadline = time.monotonic() + timeout
+    request = urllib.request.Request(f"{url}/_stcore/health", headers={"Cookie": f"annotate_route={FIXTURE_ROUTE}"})
     while True:
         try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+            with urllib.request.urlopen(request, timeout=2) as response:
                 if response.status == 200:
                     return
         except OSError:
@@ -121,7 +125,6 @@ def test_nginx_example_proxies_websockets_sticks_to_one_server_and_fails_over(pr
     from playwright.sync_api import expect, sync_playwright
     expect.set_options(timeout=60_000)  # a loaded machine redraws slowly
     proxy, token, url, project_id, servers, prefix = proxied
-    before = len(access_log(prefix))  # the fixture's own health checks
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 900})
@@ -135,9 +138,10 @@ def test_nginx_example_proxies_websockets_sticks_to_one_server_and_fails_over(pr
         shown = page.get_by_text(PROMPT).first.inner_text()
         save_screenshot(page, tmp_path, "nginx-proxied-label.png")
 
-        lines = access_log(prefix)[before:]
+        seen = access_log(prefix)
+        lines = [entry for entry in seen if entry["route"] != FIXTURE_ROUTE]  # the browser's requests
         assert not [entry["line"] for entry in lines if "token=" in entry["line"]]
-        assert {entry["route"] for entry in lines} == {lines[0]["route"]}  # one browser, one route ...
+        assert {entry["route"] for entry in lines} == {lines[0]["route"]}, [e["line"] for e in lines]  # one browser, one route ...
         upstreams = {entry["upstream"] for entry in lines}
         assert len(upstreams) == 1  # ... one app server, the WebSocket included
         sticky = next(s for s in servers if upstreams == {f"127.0.0.1:{s.port}"})
@@ -153,7 +157,7 @@ def test_nginx_example_proxies_websockets_sticks_to_one_server_and_fails_over(pr
         save_screenshot(page, tmp_path, "nginx-after-failover.png")
         browser.close()
 
-    after_kill = access_log(prefix)[before + len(lines):]
+    after_kill = access_log(prefix)[len(seen):]
     # the WebSocket went through nginx (logged when the kill closed it: 101 Switching Protocols) ...
     assert any(e["uri"] == "/_stcore/stream" and e["status"] == "101" and e["upstream"] == f"127.0.0.1:{sticky.port}"
                for e in after_kill)

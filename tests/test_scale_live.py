@@ -68,6 +68,7 @@ def free_ports(n: int) -> list[int]:
     ports = []
     for port in SCALE_PORTS:
         with socket.socket() as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT from an earlier test is free
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
