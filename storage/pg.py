@@ -218,7 +218,8 @@ def missing_write_grants(store: PgStore) -> tuple[str, str, list[str]]:
     """(role, schema, names): the tables of the schema this role cannot read and write, and the
     sequences it cannot draw ids from: the grants an app server needs (SECURITY.md, least
     privilege). The migrations' own table is the owner's."""
-    sql = """SELECT current_user, current_schema(), c.relname FROM pg_class c
+    role, schema = store.execute("SELECT current_user, current_schema()").fetchone()
+    sql = """SELECT c.relname FROM pg_class c
              JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = current_schema()
              WHERE c.relname <> 'schema_migrations' AND (
                (c.relkind IN ('r', 'p') AND NOT (has_table_privilege(c.oid, 'SELECT')
@@ -226,11 +227,7 @@ def missing_write_grants(store: PgStore) -> tuple[str, str, list[str]]:
                   AND has_table_privilege(c.oid, 'DELETE')))
                OR (c.relkind = 'S' AND NOT has_sequence_privilege(c.oid, 'USAGE')))
              ORDER BY c.relname"""
-    rows = store.execute(sql).fetchall()
-    if not rows:
-        role, schema = store.execute("SELECT current_user, current_schema()").fetchone()
-        return role, schema, []
-    return rows[0][0], rows[0][1], [row[2] for row in rows]
+    return role, schema, [row[0] for row in store.execute(sql).fetchall()]
 
 
 def is_postgres_url(target: object) -> bool:

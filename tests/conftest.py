@@ -87,20 +87,34 @@ def db(db_path: Path):
     conn.close()
 
 
+def _free(port: int) -> int | None:
+    """`port` (0: any) if nothing listens on it, else None. It binds as the servers do (uvicorn,
+    nginx: SO_REUSEADDR), so a port whose last connections linger in TIME_WAIT after an earlier
+    test counts as free, as it is for them."""
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return None
+        return sock.getsockname()[1]
+
+
 def free_port(preferred: range = range(0)) -> int:
     """A port nothing listens on for a test's server: the first free one of `preferred` (an area's
     range, so engineers sharing a machine do not collide), else any free one."""
     for port in [*preferred, 0]:
-        with socket.socket() as sock:
-            # As the servers bind (uvicorn, nginx): a port whose last connections linger in TIME_WAIT
-            # after an earlier test is free for them, and must count as free here.
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return sock.getsockname()[1]
+        if (found := _free(port)) is not None:
+            return found
     raise RuntimeError("no free port")
+
+
+def free_ports(n: int, preferred: range) -> list[int]:
+    """`n` different ports of `preferred` that nothing listens on (fails the test when fewer are)."""
+    ports = [port for port in preferred if _free(port) is not None][:n]
+    if len(ports) < n:
+        pytest.fail(f"fewer than {n} free ports in {preferred.start}-{preferred.stop - 1}")
+    return ports
 
 
 @pytest.fixture(scope="session")

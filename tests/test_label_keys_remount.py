@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -22,6 +21,7 @@ from annotate.config import ProjectConfig
 from annotate.data.importers import import_file
 from annotate.labeling.annotators import add_annotator
 from annotate.projects import create_project
+from conftest import free_port
 from test_browser import CHROMIUM, CHROMIUM_ARGS, ROOT, wait_healthy
 from test_label_screen_browser import pairwise_rows, screen_state, stored_labels, wait_ready
 
@@ -58,18 +58,6 @@ LATE_CALL = """async ([source, how]) => {
 }"""
 
 
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT from an earlier test is free
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    pytest.skip(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
-
-
 @pytest.fixture
 def app(tmp_path):
     """The app on a pairwise project with one annotator: yields (url, token, db_path, stop); stop the
@@ -83,7 +71,7 @@ def app(tmp_path):
     import_file(conn, create_project(conn, "remount", ProjectConfig(task_type="pairwise", overlap=1)), data)
     _, token = add_annotator(conn, "ann")
     conn.close()
-    port = _free_port()
+    port = free_port(PORTS)
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, storage.db.DB_ENV_VAR: str(db_path), "ANNOTATE_BASE_URL": url}
     with tempfile.TemporaryFile() as log:  # a file, never a pipe nobody reads

@@ -28,10 +28,10 @@ from annotate.config import ProjectConfig
 from annotate.data.importers import import_file
 from annotate.labeling.annotators import add_annotator
 from annotate.projects import create_project
-from conftest import postgres_schema_url
+from conftest import free_ports, postgres_schema_url
 from test_browser import save_screenshot
 from test_label_screen_browser import wait_ready
-from test_scale_live import CHROMIUM, CHROMIUM_ARGS, ROOT, Server, free_ports
+from test_scale_live import CHROMIUM, CHROMIUM_ARGS, ROOT, SCALE_PORTS, Server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -77,7 +77,7 @@ def proxied(tmp_path):
         import_file(conn, project, data)
         _, token = add_annotator(conn, "ann")
         conn.close()
-        *app_ports, proxy_port = free_ports(3)
+        *app_ports, proxy_port = free_ports(3, SCALE_PORTS)
         proxy = f"http://127.0.0.1:{proxy_port}"
         env = {"ANNOTATE_TRUSTED_PROXIES": "127.0.0.1", "STREAMLIT_SERVER_COOKIE_SECRET": "nginx-check-secret",
                "ANNOTATE_BASE_URL": proxy}

@@ -27,7 +27,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ from annotate.config import ProjectConfig
 from annotate.data.importers import import_file
 from annotate.labeling.annotators import add_annotator
 from annotate.projects import create_project
-from conftest import postgres_schema_url
+from conftest import free_ports, postgres_schema_url
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -61,22 +60,6 @@ ERRORS = "[data-testid='stException'], [data-testid='stAlertContentError']"
 STEP_MS = 90_000  # one step on a loaded 2-core machine: submit, rerun, next item on screen
 OPEN_MS = 180_000  # opening the app: sixteen tabs load Streamlit's scripts at once on two cores
 RUN_SECONDS = 420  # the whole labeling must end within this (about 200-300 s on a busy 2-core machine)
-
-
-def free_ports(n: int) -> list[int]:
-    """`n` ports of SCALE_PORTS that nothing listens on."""
-    ports = []
-    for port in SCALE_PORTS:
-        with socket.socket() as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT from an earlier test is free
-            try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        ports.append(port)
-        if len(ports) == n:
-            return ports
-    pytest.fail(f"fewer than {n} free ports in {SCALE_PORTS.start}-{SCALE_PORTS.stop - 1}")
 
 
 class Server:
@@ -274,7 +257,7 @@ def scale_db(tmp_path):
 
 def test_two_servers_one_killed_fill_k_exactly_and_keep_every_confirmed_label(scale_db, tmp_path):
     url, project_id, annotators = scale_db
-    servers = [Server(url, port, tmp_path / f"server-{port}.log") for port in free_ports(2)]
+    servers = [Server(url, port, tmp_path / f"server-{port}.log") for port in free_ports(2, SCALE_PORTS)]
     started = time.monotonic()
     try:
         for server in servers:
